@@ -1,0 +1,194 @@
+"""The one configuration schema: every option's default, help text and validator.
+
+Implementation notes:
+- This module is the only place an option is declared. The loader validates files against it,
+  `conf/mfserver.toml` is generated from it (a test keeps the two equal), and `mfserver check`
+  reports against it.
+- A validator takes the raw TOML value and returns the normalised value, or raises
+  `ValueError` with a short reason; the loader adds the file and key to the message.
+- Port 0 means "this listener is off".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Validator = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configuration key: its default, what it means, and how a value is checked."""
+
+    name: str
+    default: Any
+    help: str
+    validate: Validator
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", str: "a string", list: "a list",
+            float: "a number", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_type_name(value)}")
+    return value
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_type_name(value)}")
+    return value
+
+
+def integer(minimum: int, maximum: int) -> Validator:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {_type_name(value)}")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"expected an integer from {minimum} to {maximum}, got {value}")
+        return value
+    return check
+
+
+port = integer(0, 65535)
+
+
+def choice(*allowed: str) -> Validator:
+    def check(value: Any) -> str:
+        value = string(value)
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return value
+    return check
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def hostname(value: Any) -> str:
+    value = string(value).strip().rstrip(".").lower()
+    try:
+        ascii_name = value.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"not a valid host name: {value!r}") from exc
+    if not _HOSTNAME.match(ascii_name):
+        raise ValueError(f"not a valid host name: {value!r}")
+    return ascii_name
+
+
+def ip_addresses(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list of IP addresses, got {_type_name(value)}")
+    result = []
+    for item in value:
+        try:
+            result.append(str(ipaddress.ip_address(string(item))))
+        except ValueError as exc:
+            raise ValueError(f"not an IP address: {item!r}") from exc
+    return result
+
+
+def database_url(value: Any) -> str:
+    value = string(value)
+    if value and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+        raise ValueError("expected an empty string (SQLite in the data directory), "
+                         "sqlite:///PATH or postgresql://USER@HOST/DB")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def size(value: Any) -> int:
+    """A byte count: an integer, or a string such as "500M" or "2G"; 0 means unlimited."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)i?B?\s*", string(value), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"expected a size such as 500M or 2G, got {value!r}")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(value: Any) -> int:
+    """Seconds: an integer, or a string such as "30s", "15m", "5d"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return value
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", string(value))
+    if not match:
+        raise ValueError(f"expected a duration such as 30s, 15m, 12h or 5d, got {value!r}")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _listener(name: str, default: int, what: str) -> Option:
+    return Option(name, default, f"Port for {what}; 0 turns the listener off.", port)
+
+
+SCHEMA: dict[str, tuple[str, list[Option]]] = {
+    "server": ("The server as a whole.", [
+        Option("hostname", "localhost", "The host name this server answers as (greetings, "
+               "certificate, DNS records).", hostname),
+        Option("data_dir", "./var", "Directory for the database, mail, keys and certificates. "
+               "A relative path is taken from the working directory. $MFSERVER_DATA "
+               "overrides it.", string),
+    ]),
+    "database": ("The account and message index database.", [
+        Option("url", "", "Empty: an SQLite file in the data directory. For several nodes: "
+               "postgresql://USER@HOST/DB (install the 'postgresql' extra).", database_url),
+    ]),
+    "tls": ("Certificates. Every listener speaks TLS (STARTTLS or implicit).", [
+        Option("certificate", "", "PEM certificate chain. Empty: a self-signed certificate for "
+               "server.hostname is created in the data directory (clients will warn).", string),
+        Option("private_key", "", "PEM private key for the certificate.", string),
+        Option("minimum_version", "TLSv1.2", "Oldest TLS version accepted.",
+               choice("TLSv1.2", "TLSv1.3")),
+    ]),
+    "listen": ("Where the listeners bind. Unprivileged ports on loopback by default.", [
+        Option("addresses", ["127.0.0.1"], "IP addresses every listener binds to.",
+               ip_addresses),
+        _listener("smtp", 2525, "inbound SMTP (MX, STARTTLS); 25 in production"),
+        _listener("submission", 2587, "mail submission with STARTTLS; 587 in production"),
+        _listener("smtps", 2465, "mail submission over implicit TLS; 465 in production"),
+        _listener("imap", 2143, "IMAP with STARTTLS; 143 in production"),
+        _listener("imaps", 2993, "IMAP over implicit TLS; 993 in production"),
+        _listener("pop3", 2110, "POP3 with STLS; 110 in production"),
+        _listener("pop3s", 2995, "POP3 over implicit TLS; 995 in production"),
+        _listener("https", 8443, "HTTPS (portal, CalDAV/CardDAV, WebDAV, WKD); 443 in "
+                  "production"),
+    ]),
+    "auth": ("Logins.", [
+        Option("allow_plaintext_login", False, "Allow a password login before TLS has started "
+               "(never do this outside a test bench).", boolean),
+        Option("failures_per_source", 10, "Failed logins from one client address before its "
+               "logins are slowed down.", integer(1, 10000)),
+        Option("failures_per_account", 20, "Failed logins for one account, from anywhere, "
+               "before its logins are slowed down.", integer(1, 10000)),
+        Option("max_delay", "15m", "Longest time a throttled client or account must wait; "
+               "the throttle never locks anyone out for longer.", duration),
+    ]),
+    "privacy": ("What the server remembers about people.", [
+        Option("log_client_ip", False, "Write client IP addresses into the log.", boolean),
+    ]),
+    "store": ("Mail storage.", [
+        Option("default_quota", "2G", "Quota of a new account; 0 means unlimited.", size),
+        Option("rescan_interval", "10m", "How often maildirs are checked for files that "
+               "other programs added or removed; 0 turns it off.", duration),
+    ]),
+    "log": ("Logging.", [
+        Option("level", "info", "Least important messages written.",
+               choice("debug", "info", "warn", "error")),
+    ]),
+}
