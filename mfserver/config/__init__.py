@@ -12,6 +12,7 @@ Implementation notes:
 from __future__ import annotations
 
 import os
+import textwrap
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -154,7 +155,8 @@ def render_config(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> s
         lines.append(f"# {about}")
         lines.append(f"[{section}]")
         for option in options:
-            lines.append(f"# {option.help}")
+            lines.extend(textwrap.wrap(option.help, 98, initial_indent="# ",
+                                       subsequent_indent="# "))
             value = overrides.get(section, {}).get(option.name, option.default)
             lines.append(f"{option.name} = {_toml_value(value)}")
         lines.append("")

@@ -34,7 +34,8 @@ def make_engine(url: str, **options: Any) -> Engine:
     url = _normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                  "check_same_thread": False}, **options)
+                                                  "check_same_thread": False},
+                               hide_parameters=True, **options)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -52,7 +53,7 @@ def make_engine(url: str, **options: Any) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
 
 
 class Database:

@@ -1,0 +1,135 @@
+"""Building the service tree that `twistd -ny mfserver.tac` runs, from the settings.
+
+Implementation notes:
+- `make_service()` is the one place the tree is built: the thread pool for blocking work, one
+  listener service per configured port, the periodic maildir rescan. Configuration errors are
+  raised before any of it exists, so a bad file never opens a port.
+- Blocking work (database, disk, password hashing) runs in our own thread pool through
+  `Services.run_blocking`, never on the reactor thread and never in the reactor's default pool
+  (which also does name resolution).
+- Protocol listeners are added here as each protocol lands (SMTP, IMAP, POP3, DAV).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from typing import Any
+
+from twisted.application import internet, service
+from twisted.internet import reactor, threads
+from twisted.logger import ILogObserver, Logger
+from twisted.python.threadpool import ThreadPool
+
+from mfserver.auth import Throttle, make_portal
+from mfserver.config import ConfigError, Settings, load_settings
+from mfserver.logs import make_observer
+from mfserver.runtime import Runtime, open_runtime
+from mfserver.store import ChangeBus
+from mfserver.tls import context_factory, ensure_certificate
+from mfserver.web.site import make_site
+
+log = Logger(namespace="mfserver")
+
+BLOCKING_THREADS = 16
+
+
+class ThreadPoolService(service.Service):
+    """Starts and stops a thread pool with the application."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.pool.stop()
+
+
+def _listen(parent: service.MultiService, name: str, port: int, addresses: list[str],
+            factory: Any, tls: Any = None) -> None:
+    """One TCP (or implicit TLS) listener service per address."""
+    for address in addresses:
+        if tls is not None:
+            child = internet.SSLServer(port, factory, tls, interface=address)
+        else:
+            child = internet.TCPServer(port, factory, interface=address)
+        child.setName(f"{name}@{address}")
+        child.setServiceParent(parent)
+
+
+def make_service(settings: Settings) -> service.MultiService:
+    """The whole server as one MultiService."""
+    top = service.MultiService()
+    pool = ThreadPool(minthreads=0, maxthreads=BLOCKING_THREADS, name="mfserver-blocking")
+    ThreadPoolService(pool).setServiceParent(top)
+    run_blocking = partial(threads.deferToThreadPool, reactor, pool)
+
+    runtime = open_runtime(settings, bus=ChangeBus(dispatch=reactor.callFromThread))
+    _first_start(runtime)
+    files = ensure_certificate(settings.data_dir, settings.server.hostname,
+                               settings.tls.certificate, settings.tls.private_key)
+    if files.self_signed:
+        log.warn("\n" + "*" * 78 + "\n*** Using a SELF-SIGNED certificate for {host} "
+                 "({path}).\n*** Mail clients and phones will warn or refuse. Set [tls] "
+                 "certificate and private_key\n*** to a real certificate (e.g. from Let's "
+                 "Encrypt) before people use this server.\n" + "*" * 78,
+                 host=settings.server.hostname, path=files.certificate)
+    tls = context_factory(files, settings.tls.minimum_version)
+
+    throttle = Throttle(settings.auth.failures_per_source, settings.auth.failures_per_account,
+                        settings.auth.max_delay)
+    portal = make_portal(runtime.authenticator, runtime.directory, throttle, run_blocking)
+    top.runtime = runtime  # type: ignore[attr-defined]
+    top.portal = portal  # type: ignore[attr-defined]
+    top.run_blocking = run_blocking  # type: ignore[attr-defined]
+
+    addresses = settings.listen.addresses
+    if settings.listen.https:
+        _listen(top, "https", settings.listen.https, addresses,
+                make_site(settings.server.hostname), tls)
+
+    if settings.store.rescan_interval:
+        rescan = internet.TimerService(settings.store.rescan_interval,
+                                       lambda: run_blocking(_rescan_all, runtime)
+                                       .addErrback(lambda f: log.failure("rescan failed", f)))
+        rescan.setName("rescan")
+        rescan.setServiceParent(top)
+    return top
+
+
+def _first_start(runtime: Runtime) -> None:
+    """Work that makes an older or hand-edited data directory whole: keys and folders."""
+    for domain in runtime.directory.list_domains():
+        runtime.ensure_domain_keys(domain.name)
+    for account in runtime.directory.list_accounts():
+        runtime.store.provision(account.id)
+    for note in runtime.notes:
+        log.info("{note}", note=note)
+    runtime.notes.clear()
+
+
+def _rescan_all(runtime: Runtime) -> None:
+    for account in runtime.directory.list_accounts():
+        runtime.store.rescan(account.id)
+
+
+def application(config_path: str | None = None) -> service.Application:
+    """The twistd application: settings from $MFSERVER_CONFIG (or the defaults).
+
+    A configuration error is printed as one line and the process exits with status 2 before
+    any listener exists.
+    """
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        print(f"mfserver: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    app = service.Application("mfserver")
+    app.setComponent(ILogObserver, make_observer(settings.log.level,
+                                                 settings.privacy.log_client_ip))
+    make_service(settings).setServiceParent(app)
+    return app
