@@ -4,9 +4,6 @@ Implementation notes:
 - Every lookup is scoped by account: a folder is found by (account_id, name) or
   (account_id, folder_id), never by an id alone, so one account cannot reach another's folder
   even with a guessed id.
-- On SQLite the store's write transactions also queue on a lock in the process: SQLite's
-  busy handler waits for the database lock by sleeping in growing steps, which made 4 threads
-  deliver at a third of the rate of one; between processes the busy timeout still applies.
 - An account's maildir root comes from `accounts.maildir` (checked to be a plain relative path
   under the mail root) and is cached; it never changes while the account exists.
 """
@@ -15,8 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,14 +61,10 @@ class StoreBase:
         self.clock = clock
         self._roots: dict[int, Path] = {}
         self._roots_lock = threading.Lock()
-        self._write_lock: AbstractContextManager[Any] = (
-            threading.Lock() if database.is_sqlite else nullcontext())
 
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        """A write transaction of the store (see the module notes for the SQLite lock)."""
-        with self._write_lock, self.database.write() as session:
-            yield session
+    def _write(self) -> AbstractContextManager[Session]:
+        """A write transaction of the store."""
+        return self.database.write()
 
     # -- accounts ---------------------------------------------------------------------------
 
