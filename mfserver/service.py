@@ -7,7 +7,7 @@ Implementation notes:
 - Blocking work (database, disk, password hashing) runs in our own thread pool through
   `Services.run_blocking`, never on the reactor thread and never in the reactor's default pool
   (which also does name resolution).
-- Protocol listeners are added here as each protocol lands (SMTP, IMAP, POP3, DAV).
+- Protocol listeners are added here as each protocol lands (IMAP now; SMTP, POP3, DAV next).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from twisted.python.threadpool import ThreadPool
 
 from mfserver.auth import Throttle, make_portal
 from mfserver.config import ConfigError, Settings, load_settings
+from mfserver.imap.server import imap_factory
+from mfserver.imap.session import IMAPServices
 from mfserver.logs import make_observer
 from mfserver.runtime import Runtime, open_runtime
 from mfserver.store import ChangeBus
@@ -88,6 +90,16 @@ def make_service(settings: Settings) -> service.MultiService:
     top.run_blocking = run_blocking  # type: ignore[attr-defined]
 
     addresses = settings.listen.addresses
+    imap = IMAPServices(portal, runtime.store, runtime.directory, runtime.bus, run_blocking,
+                        settings.server.hostname,
+                        allow_plaintext_login=settings.auth.allow_plaintext_login,
+                        append_limit=settings.imap.append_limit)
+    if settings.listen.imap:
+        _listen(top, "imap", settings.listen.imap, addresses,
+                imap_factory(imap, tls, implicit_tls=False))
+    if settings.listen.imaps:
+        _listen(top, "imaps", settings.listen.imaps, addresses,
+                imap_factory(imap, tls, implicit_tls=True), tls)
     if settings.listen.https:
         _listen(top, "https", settings.listen.https, addresses,
                 make_site(settings.server.hostname), tls)

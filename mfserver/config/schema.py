@@ -179,6 +179,10 @@ SCHEMA: dict[str, tuple[str, list[Option]]] = {
         Option("max_delay", "15m", "Longest time a throttled client or account must wait; "
                "the throttle never locks anyone out for longer.", duration),
     ]),
+    "imap": ("The IMAP server.", [
+        Option("append_limit", "50M", "Largest message a client may upload with APPEND "
+               "(announced as APPENDLIMIT).", size),
+    ]),
     "privacy": ("What the server remembers about people.", [
         Option("log_client_ip", False, "Write client IP addresses into the log.", boolean),
     ]),

@@ -33,11 +33,21 @@ from mfserver.store.changes import FolderDeleted
 from mfserver.store.folders import DELETED_PREFIX, FolderOperations, subscriptions
 from mfserver.store.index import accounts, folders, messages
 from mfserver.store.messages import MessageOperations
+from mfserver.store.query import SearchKey
 from mfserver.store.rescan import RescanOperations
+from mfserver.store.search import search_folder
 
 
 class Store(FolderOperations, MessageOperations, RescanOperations):
     """`Store(database, mail_root, bus=ChangeBus(), clock=time.time)`; see the module notes."""
+
+    def search(self, account_id: int, folder_id: int, criteria: SearchKey, *,
+               charset_ok: bool = True,
+               recent_uids: frozenset[int] = frozenset()) -> list[int]:
+        """UIDs (ascending) of the folder's messages matching `criteria` (RFC 3501 6.4.4);
+        `recent_uids` are the session's \\Recent messages. See `mfserver.store.search`."""
+        return search_folder(self, account_id, folder_id, criteria, charset_ok=charset_ok,
+                             recent_uids=recent_uids)
 
     def destroy(self, account_id: int) -> None:
         """Remove the account's maildir tree and its index (folders, messages, subscriptions),

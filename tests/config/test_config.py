@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mfserver.config import ConfigError, load_settings, render_config
+from mfserver.config.generate import PRODUCTION
 from mfserver.config.schema import SCHEMA, duration, size
 from tests.paths import REPO
 
@@ -30,8 +31,9 @@ def test_environment_names_the_file_and_the_data(tmp_path):
     assert settings.data_dir == tmp_path / "d"
 
 
-def test_shipped_default_file_is_generated_from_the_schema():
+def test_shipped_files_are_generated_from_the_schema():
     assert (REPO / "conf" / "mfserver.toml").read_text() == render_config()
+    assert (REPO / "conf" / "production.toml").read_text() == render_config(PRODUCTION)
 
 
 @pytest.mark.parametrize("name", ["mfserver.toml", "production.toml"])
