@@ -58,15 +58,6 @@ def store_error(error: Exception) -> Reply:
     return no(str(error) or "Cannot do that", "SERVERBUG")
 
 
-def _blocking(session: IMAPSession, function: Any, *args: Any, **kwargs: Any) -> defer.Deferred:
-    return session.services.run_blocking(function, *args, **kwargs)
-
-
-def _account(session: IMAPSession) -> int:
-    assert session.account is not None
-    return session.account.account_id
-
-
 # -- SELECT / EXAMINE ---------------------------------------------------------------------
 
 def _select_state(store: Any, account_id: int, name: str, qresync: Any) -> dict[str, Any]:
@@ -85,7 +76,7 @@ def _select(session: IMAPSession, cmd: Command, readonly: bool) -> defer.Deferre
     session.leave_mailbox()  # RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected
     if args.condstore:
         session.enabled.add("CONDSTORE")
-    result = _blocking(session, _select_state, session.services.store, _account(session),
+    result = session.blocking(_select_state, session.services.store, session.account_id,
                        args.mailbox, args.qresync)
 
     def selected(state: dict[str, Any]) -> Reply:
@@ -115,7 +106,7 @@ def _select(session: IMAPSession, cmd: Command, readonly: bool) -> defer.Deferre
         mode = "READ-ONLY" if readonly else "READ-WRITE"
         return ok(f"{'EXAMINE' if readonly else 'SELECT'} completed", mode)
 
-    return result.addCallbacks(selected, _store_failure)
+    return result.addCallbacks(selected, store_failure)
 
 
 def _qresync_answers(session: IMAPSession, mailbox: SelectedMailbox, qresync: Any,
@@ -133,7 +124,7 @@ def _qresync_answers(session: IMAPSession, mailbox: SelectedMailbox, qresync: An
                 number, info.uid, flag_list(info.flags, info.keywords), info.modseq))
 
 
-def _store_failure(failure: Any) -> Reply:
+def store_failure(failure: Any) -> Reply:
     failure.trap(StoreError)
     return store_error(failure.value)
 
@@ -151,8 +142,8 @@ def examine(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply]:
 # -- CREATE / DELETE / RENAME / SUBSCRIBE -------------------------------------------------
 
 def _simple(session: IMAPSession, function: Any, *args: Any, done: str) -> defer.Deferred:
-    result = _blocking(session, function, _account(session), *args)
-    return result.addCallbacks(lambda _: ok(done), _store_failure)
+    result = session.blocking(function, session.account_id, *args)
+    return result.addCallbacks(lambda _: ok(done), store_failure)
 
 
 @command("CREATE", AUTHED)
@@ -230,7 +221,7 @@ def _list(session: IMAPSession, cmd: Command, lsub: bool) -> defer.Deferred[Repl
         session.send(b'* LIST (\\Noselect) "/" ""\r\n')
         return ok("LIST completed")
     items = args.status_items if "STATUS" in args.return_options else ()
-    result = _blocking(session, _list_state, session.services.store, _account(session), items)
+    result = session.blocking(_list_state, session.services.store, session.account_id, items)
     return result.addCallback(lambda state: _answer_list(session, args, lsub, state))
 
 
@@ -297,14 +288,14 @@ def _status_items(session: IMAPSession, status: Any, items: tuple[str, ...]) -> 
 def status(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply]:
     if "HIGHESTMODSEQ" in cmd.args.items:
         session.enabled.add("CONDSTORE")  # RFC 7162 3.1: a CONDSTORE-enabling command
-    result = _blocking(session, session.services.store.status, _account(session),
+    result = session.blocking(session.services.store.status, session.account_id,
                        cmd.args.mailbox)
 
     def answer(folder_status: Any) -> Reply:
         session.send(b"* STATUS " + _name(cmd.args.mailbox) + b" ("
                      + _status_items(session, folder_status, cmd.args.items) + b")\r\n")
         return ok("STATUS completed")
-    return result.addCallbacks(answer, _store_failure)
+    return result.addCallbacks(answer, store_failure)
 
 
 # -- APPEND -------------------------------------------------------------------------------
@@ -320,7 +311,7 @@ def append(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply] | Reply:
         bits, keywords = flags.from_imap_names(args.flags)
     except (InvalidFlag, ValueError) as error:
         return bad(f"Invalid flag: {error}")
-    result = _blocking(session, session.services.store.deliver, _account(session),
+    result = session.blocking(session.services.store.deliver, session.account_id,
                        args.message, folder=args.mailbox, flags=bits, keywords=keywords,
                        internal_date=args.internal_date)
 
@@ -355,9 +346,9 @@ def close(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply] | Reply:
     session.leave_mailbox()  # RFC 3501 6.4.2: no EXPUNGE responses are sent
     if mailbox.readonly:
         return ok("CLOSE completed")
-    result = _blocking(session, session.services.store.expunge, _account(session),
+    result = session.blocking(session.services.store.expunge, session.account_id,
                        mailbox.folder.id, None)
-    return result.addCallbacks(lambda _: ok("CLOSE completed"), _store_failure)
+    return result.addCallbacks(lambda _: ok("CLOSE completed"), store_failure)
 
 
 # -- QUOTA (RFC 9208) ---------------------------------------------------------------------
@@ -370,12 +361,12 @@ def _quota_line(session: IMAPSession, account: Any) -> bytes:
 
 
 def _account_info(session: IMAPSession) -> defer.Deferred[Any]:
-    return _blocking(session, session.services.directory.get_account_by_id, _account(session))
+    return session.blocking(session.services.directory.get_account_by_id, session.account_id)
 
 
 @command("GETQUOTAROOT", AUTHED)
 def getquotaroot(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply]:
-    result = _blocking(session, session.services.store.get_folder, _account(session),
+    result = session.blocking(session.services.store.get_folder, session.account_id,
                        cmd.args.mailbox)
     result.addCallback(lambda _: _account_info(session))
 
@@ -383,7 +374,7 @@ def getquotaroot(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply]:
         session.send(b"* QUOTAROOT " + _name(cmd.args.mailbox) + b' ""\r\n')
         session.send(_quota_line(session, account))
         return ok("GETQUOTAROOT completed")
-    return result.addCallbacks(answer, _store_failure)
+    return result.addCallbacks(answer, store_failure)
 
 
 @command("GETQUOTA", AUTHED)

@@ -27,7 +27,7 @@ from twisted.internet import defer
 from mfserver.imap import fetch
 from mfserver.imap.commands import Command
 from mfserver.imap.encode import encode_value
-from mfserver.imap.mailboxes import _account, _blocking, _store_failure, store_error
+from mfserver.imap.mailboxes import store_error, store_failure
 from mfserver.imap.selected import (
     InvalidSequence,
     SelectedMailbox,
@@ -114,7 +114,7 @@ async def _fetch(session: IMAPSession, cmd: Command, uids: list[int]) -> Reply:
     if args.vanished:
         if not cmd.uid or "QRESYNC" not in session.enabled or args.changed_since is None:
             return bad("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled")
-        vanished = await _blocking(session, session.services.store.vanished, _account(session),
+        vanished = await session.blocking(session.services.store.vanished, session.account_id,
                                    mailbox.folder.id, args.changed_since)
         largest = max(uids[-1] if uids else 0, mailbox.uidnext - 1)
         gone = [uid for uid in vanished if args.sequence_set.contains(uid, largest)]
@@ -122,7 +122,7 @@ async def _fetch(session: IMAPSession, cmd: Command, uids: list[int]) -> Reply:
             session.send(b"* VANISHED (EARLIER) " + uid_set(gone).encode() + b"\r\n")
     needs = fetch.needs(attributes)
     if fetch.marks_seen(attributes) and not mailbox.readonly:
-        result = await _blocking(session, _set_seen, session.services.store, _account(session),
+        result = await session.blocking(_set_seen, session.services.store, session.account_id,
                                  mailbox.folder.id, uids)
         for update in result.changed:
             mailbox.own_flags(update.uid, update.modseq)
@@ -131,7 +131,7 @@ async def _fetch(session: IMAPSession, cmd: Command, uids: list[int]) -> Reply:
     missing = 0
     for start in range(0, len(uids), FETCH_BATCH):
         batch = uids[start:start + FETCH_BATCH]
-        rows = await _blocking(session, _load_batch, session.services.store, _account(session),
+        rows = await session.blocking(_load_batch, session.services.store, session.account_id,
                                mailbox.folder.id, batch, needs)
         missing += len(batch) - len(rows)
         for info, details, raw in rows:
@@ -192,7 +192,7 @@ def store_(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply] | Reply:
     if args.unchanged_since is not None:
         session.enabled.add("CONDSTORE")
         mailbox.condstore = True
-    result = _blocking(session, _store_and_read, session.services.store, _account(session),
+    result = session.blocking(_store_and_read, session.services.store, session.account_id,
                        mailbox.folder.id, uids, MODES[args.operation], bits, keywords,
                        args.unchanged_since, args.silent)
 
@@ -224,7 +224,7 @@ def store_(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply] | Reply:
                 [mailbox.msn(uid) for uid in stored.failed if mailbox.msn(uid)]
             return ok("Conditional STORE failed", f"MODIFIED {uid_set(sorted(failed))}")
         return ok("STORE completed")
-    return result.addCallbacks(answer, _store_failure)
+    return result.addCallbacks(answer, store_failure)
 
 
 # -- SEARCH -------------------------------------------------------------------------------
@@ -262,15 +262,15 @@ def search(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply] | Reply:
     store = session.services.store
 
     def run() -> tuple[list[int], int | None]:
-        found = store.search(_account(session), mailbox.folder.id, criteria,
+        found = store.search(session.account_id, mailbox.folder.id, criteria,
                              recent_uids=frozenset(mailbox.recent))
         highest = None
         if with_modseq and found:
             highest = max(info.modseq for info in store.messages(
-                _account(session), mailbox.folder.id, uids=found))
+                session.account_id, mailbox.folder.id, uids=found))
         return found, highest
 
-    result = _blocking(session, run)
+    result = session.blocking(run)
 
     def answer(outcome: tuple[list[int], int | None]) -> Reply:
         found, highest = outcome
@@ -313,7 +313,7 @@ def _esearch(session: IMAPSession, cmd: Command, options: frozenset[str], uids: 
 def _search_failure(failure: Any) -> Reply:
     if failure.check(ValueError):
         return bad(str(failure.value))
-    return _store_failure(failure)
+    return store_failure(failure)
 
 
 # -- COPY / MOVE --------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def _transfer(session: IMAPSession, cmd: Command, move: bool) -> defer.Deferred[
     if isinstance(uids, Reply):
         return uids
     store = session.services.store
-    account_id = _account(session)
+    account_id = session.account_id
 
     def run() -> tuple[Any, list[tuple[int, int]]]:
         target = store.get_folder(account_id, cmd.args.mailbox)
@@ -354,7 +354,7 @@ def _transfer(session: IMAPSession, cmd: Command, move: bool) -> defer.Deferred[
         if isinstance(failure.value, FolderNotFound):
             return no("No such mailbox", "TRYCREATE")
         return store_error(failure.value)
-    return _blocking(session, run).addCallbacks(answer, failed)
+    return session.blocking(run).addCallbacks(answer, failed)
 
 
 @command("COPY", IN_SELECTED)
@@ -382,14 +382,14 @@ def expunge(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply] | Reply
             return uids
         if not uids:
             return ok("EXPUNGE completed")
-    result = _blocking(session, session.services.store.expunge, _account(session),
+    result = session.blocking(session.services.store.expunge, session.account_id,
                        mailbox.folder.id, uids)
 
     def answer(removed: list[int]) -> Reply:
         for line in mailbox.removed(removed):
             session.send(line)
         return ok("EXPUNGE completed")
-    return result.addCallbacks(answer, _store_failure)
+    return result.addCallbacks(answer, store_failure)
 
 
 __all__ = ["SelectedMailbox"]

@@ -186,6 +186,16 @@ class IMAPSession:
         result.addCallback(self._after, cmd, spec)
         return result
 
+    @property
+    def account_id(self) -> int:
+        assert self.account is not None
+        return self.account.account_id
+
+    def blocking(self, function: Callable[..., Any], *args: Any,
+                 **kwargs: Any) -> defer.Deferred[Any]:
+        """Run `function` in the thread pool (store and database work)."""
+        return self.services.run_blocking(function, *args, **kwargs)
+
     # -- replies ----------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:

@@ -526,8 +526,11 @@ def search_folder(store: Any, account_id: int, folder_id: int, criteria: SearchK
                      .scalar_subquery())
             columns.append(case((_sql(program, False), null()), else_=block))
         query = (select(*columns).where(in_folder, _sql(program, True))
-                 .order_by(messages.c.uid).execution_options(yield_per=STREAM_ROWS))
-        pending = _decide(program, session.execute(query), matches, width,
+                 .order_by(messages.c.uid)
+                 .execution_options(stream_results=True, max_row_buffer=STREAM_ROWS))
+        result = session.execute(query)
+        rows = (row for part in result.partitions(STREAM_ROWS) for row in part)
+        pending = _decide(program, rows, matches, width,
                           lambda row: _Facts(row, _header(row, width, folding)))
     if pending:
         _file_stage(program, folder.path, pending, matches, folding)
