@@ -206,8 +206,12 @@ def main() -> int:
                                            repeat=repeat)
                     theirs = f"{peer_median * 1000:8.0f} ms"
                     if count[-1] != len(found):
-                        theirs += f" ({count[-1]:,} matches!)"
+                        theirs += f" ({count[-1]:,} matches*)"
                 print(f"{label:34} {len(found):8,} {median * 1000:7.0f} ms {theirs:>10}")
+            if peer is not None:
+                print("* Dovecot compares an internal date (a maildir file's mtime) with midnight "
+                      "in the server's zone;\n  mfserver with midnight in the zone the message "
+                      "was received in, so messages near midnight differ.")
         finally:
             database.dispose()
             if schema:

@@ -7,7 +7,8 @@ Implementation notes:
 - Blocking work (database, disk, password hashing) runs in our own thread pool through
   `Services.run_blocking`, never on the reactor thread and never in the reactor's default pool
   (which also does name resolution).
-- Protocol listeners are added here as each protocol lands (IMAP now; SMTP, POP3, DAV next).
+- Protocol listeners are added here as each protocol lands (IMAP and POP3 now; SMTP and DAV
+  next).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from mfserver.config import ConfigError, Settings, load_settings
 from mfserver.imap.server import imap_factory
 from mfserver.imap.session import IMAPServices
 from mfserver.logs import make_observer
+from mfserver.pop3.server import pop3_factory
+from mfserver.pop3.session import POP3Services
 from mfserver.runtime import Runtime, open_runtime
 from mfserver.store import ChangeBus
 from mfserver.tls import context_factory, ensure_certificate
@@ -100,6 +103,14 @@ def make_service(settings: Settings) -> service.MultiService:
     if settings.listen.imaps:
         _listen(top, "imaps", settings.listen.imaps, addresses,
                 imap_factory(imap, tls, implicit_tls=True), tls)
+    pop3 = POP3Services(portal, runtime.store, run_blocking, settings.server.hostname,
+                        allow_plaintext_login=settings.auth.allow_plaintext_login)
+    if settings.listen.pop3:
+        _listen(top, "pop3", settings.listen.pop3, addresses,
+                pop3_factory(pop3, tls, implicit_tls=False))
+    if settings.listen.pop3s:
+        _listen(top, "pop3s", settings.listen.pop3s, addresses,
+                pop3_factory(pop3, tls, implicit_tls=True), tls)
     if settings.listen.https:
         _listen(top, "https", settings.listen.https, addresses,
                 make_site(settings.server.hostname), tls)

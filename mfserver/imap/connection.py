@@ -98,6 +98,11 @@ class IMAPConnection(protocol.Protocol, TimeoutMixin):
     # -- life cycle -------------------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        # Nagle would hold a tagged reply written after a thread round trip until the client
+        # ACKs the untagged lines before it, which a delayed ACK makes 40 ms late.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
         self.transport.registerProducer(self, True)
         self.setTimeout(PRE_AUTH_TIMEOUT)
         self.session = self._session_factory(self)
@@ -129,6 +134,10 @@ class IMAPConnection(protocol.Protocol, TimeoutMixin):
         if self.closing and self._abort is not None:
             return
         self.closing = True
+        # A registered producer holds the close back until it is unregistered: TLS would not
+        # even send its close_notify, and the client waiting for the end of the connection
+        # after LOGOUT (RFC 3501 6.1.3) would see it only as the reset CLOSE_GRACE later.
+        self.transport.unregisterProducer()
         self.transport.loseConnection()
         self._abort = self._clock.callLater(CLOSE_GRACE, self._abort_now)
 

@@ -5,9 +5,10 @@ Implementation notes:
 - Pure: no Twisted, no database, no files. The session asks `needs()` what to load besides
   the `MessageInfo` it always has (the cached `MessageDetails`, the message file), loads it in
   a thread, and hands it to `render()`; the encoder writes the values.
-- Values use `store.mime`'s representation (None NIL, str string, int number, list a
-  parenthesised list) plus `bytes` for literal data, `Atom` for flag names (sent as they are,
-  never quoted) and `Literal8` for BINARY data holding NUL octets (sent as ~{n}, RFC 3516 4.3).
+- Values are what `imap.encode` writes: `store.mime`'s representation (None NIL, str string,
+  int number, list a parenthesised list), `bytes` for literal data, `encode.Atom` for flag
+  names (sent as they are, never quoted) and `encode.Literal8` for BINARY data holding NUL
+  octets (sent as ~{n}, RFC 3516 4.3).
 - Header-only items (RFC822.HEADER, BODY[HEADER], BODY[HEADER.FIELDS (...)] and .NOT) come
   from the cached top-level header block, never from the file. ENVELOPE and BODYSTRUCTURE
   are the cached ones; BODY is the cached BODYSTRUCTURE without its extension data (`body`).

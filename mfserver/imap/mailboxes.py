@@ -62,10 +62,10 @@ def store_error(error: Exception) -> Reply:
 
 def _select_state(store: Any, account_id: int, name: str, qresync: Any) -> dict[str, Any]:
     folder = store.get_folder(account_id, name)
-    messages = store.messages(account_id, folder.id)
-    state: dict[str, Any] = {"folder": folder, "messages": messages}
+    state: dict[str, Any] = {"folder": folder, "view": store.view(account_id, folder.id)}
     if qresync is not None and qresync.uidvalidity == folder.uidvalidity:
         state["vanished"] = store.vanished(account_id, folder.id, qresync.modseq)
+        state["changed"] = store.messages(account_id, folder.id, changed_since=qresync.modseq)
     return state
 
 
@@ -80,29 +80,27 @@ def _select(session: IMAPSession, cmd: Command, readonly: bool) -> defer.Deferre
                        args.mailbox, args.qresync)
 
     def selected(state: dict[str, Any]) -> Reply:
-        folder, messages = state["folder"], state["messages"]
-        uids = [info.uid for info in messages]
-        highest = max([folder.highestmodseq, *(info.modseq for info in messages)])
+        folder, view = state["folder"], state["view"]
+        uids = view.uids
+        highest = max(folder.highestmodseq, view.highestmodseq)
         mailbox = SelectedMailbox(folder, readonly, uids, highest, folder.uidnext,
                                   condstore="CONDSTORE" in session.enabled,
                                   qresync="QRESYNC" in session.enabled)
-        keywords = sorted({word for info in messages for word in info.keywords})
-        extra = b"".join(b" " + word.encode() for word in keywords)
+        extra = b"".join(b" " + word.encode() for word in view.keywords)
         send = session.send
         send(b"* FLAGS (" + SYSTEM_FLAGS + extra + b")\r\n")
         permanent = b"()" if readonly else b"(" + SYSTEM_FLAGS + extra + b" \\*)"
         send(b"* OK [PERMANENTFLAGS " + permanent + b"] Flags allowed\r\n")
         send(b"* %d EXISTS\r\n* 0 RECENT\r\n" % len(uids))
-        unseen = next((number for number, info in enumerate(messages, 1)
-                       if not info.flags & flags.SEEN), None)
-        if unseen is not None:
-            send(b"* OK [UNSEEN %d] First unseen\r\n" % unseen)
+        if view.first_unseen is not None:
+            send(b"* OK [UNSEEN %d] First unseen\r\n" % mailbox.msn(view.first_unseen))
         send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % folder.uidvalidity)
         send(b"* OK [UIDNEXT %d] Predicted next UID\r\n" % folder.uidnext)
         send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % highest)
         session.enter_mailbox(mailbox)
         if "vanished" in state:
-            _qresync_answers(session, mailbox, cmd.args.qresync, state["vanished"], messages)
+            _qresync_answers(session, mailbox, cmd.args.qresync, state["vanished"],
+                             state["changed"])
         mode = "READ-ONLY" if readonly else "READ-WRITE"
         return ok(f"{'EXAMINE' if readonly else 'SELECT'} completed", mode)
 
@@ -110,16 +108,18 @@ def _select(session: IMAPSession, cmd: Command, readonly: bool) -> defer.Deferre
 
 
 def _qresync_answers(session: IMAPSession, mailbox: SelectedMailbox, qresync: Any,
-                     vanished: list[int], messages: list[Any]) -> None:
-    """RFC 7162 3.2.5.1: what changed since the client's MODSEQ, told at SELECT."""
+                     vanished: list[int], changed: list[Any]) -> None:
+    """RFC 7162 3.2.5.1: what changed since the client's MODSEQ, told at SELECT; `changed`
+    are the messages with a higher MODSEQ (those not in the view yet arrive as EXISTS)."""
     known = qresync.known_uids
     if known is not None:
         largest = max(vanished[-1] if vanished else 0, mailbox.uids[-1] if mailbox.uids else 0)
         vanished = [uid for uid in vanished if known.contains(uid, largest)]
     if vanished:
         session.send(b"* VANISHED (EARLIER) " + uid_set(vanished).encode() + b"\r\n")
-    for number, info in enumerate(messages, 1):
-        if info.modseq > qresync.modseq:
+    for info in changed:
+        number = mailbox.msn(info.uid)
+        if number is not None:
             session.send(b"* %d FETCH (UID %d FLAGS %s MODSEQ (%d))\r\n" % (
                 number, info.uid, flag_list(info.flags, info.keywords), info.modseq))
 

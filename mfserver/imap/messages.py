@@ -4,7 +4,8 @@ Implementation notes:
 - FETCH answers from the index in batches run in the thread pool; message files are read only
   for the items that need the body (imap.fetch decides), and each batch waits until the
   client has read the previous one, so a FETCH 1:* of 100,000 messages neither blocks other
-  sessions nor fills memory.
+  sessions nor fills memory. Batches of index-only items (FLAGS, UID, sizes, dates) are
+  larger: each batch costs a thread round trip and its queries, and its lines are short.
 - Message numbers are turned into UIDs by the session's view (imap.selected) before the store
   is asked; the store never sees a sequence number. A number beyond EXISTS is BAD; UID sets
   silently skip what does not exist (RFC 3501 6.4.8).
@@ -40,6 +41,7 @@ from mfserver.imap.syntax import FetchAttribute, SearchKey, SequenceSet
 from mfserver.store import FlagMode, FolderNotFound, InvalidFlag, StoreError, flags
 
 FETCH_BATCH = 200
+INDEX_FETCH_BATCH = 2000  # when no file and no cached details are needed
 UID_ITEM, MODSEQ_ITEM, FLAGS_ITEM = FetchAttribute("UID"), FetchAttribute("MODSEQ"), \
     FetchAttribute("FLAGS")
 IN_SELECTED = frozenset({SELECTED})
@@ -129,21 +131,32 @@ async def _fetch(session: IMAPSession, cmd: Command, uids: list[int]) -> Reply:
         if result.changed and "FLAGS" not in names:
             attributes.append(FLAGS_ITEM)
     missing = 0
-    for start in range(0, len(uids), FETCH_BATCH):
-        batch = uids[start:start + FETCH_BATCH]
+    size = FETCH_BATCH if needs.details or needs.file else INDEX_FETCH_BATCH
+    quick = _flags_line_writer(attributes)
+    for start in range(0, len(uids), size):
+        batch = uids[start:start + size]
         rows = await session.blocking(_load_batch, session.services.store, session.account_id,
                                mailbox.folder.id, batch, needs)
         missing += len(batch) - len(rows)
+        lines = []
         for info, details, raw in rows:
             if args.changed_since is not None and info.modseq <= args.changed_since:
                 continue
             number = mailbox.msn(info.uid)
             if number is None:
                 continue
+            if quick is not None:
+                lines.append(quick(number, info, info.uid in mailbox.recent))
+                continue
             shown = flag_names(info.flags, info.keywords, recent=True) \
                 if info.uid in mailbox.recent else None
-            items = fetch.render(attributes, info, details, raw, flags_override=shown)
+            try:
+                items = fetch.render(attributes, info, details, raw, flags_override=shown)
+            except fetch.UnknownCTE:
+                return no("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE")  # RFC 3516 4.3
             session.send(_fetch_line(number, items))
+        if lines:
+            session.send(b"".join(lines))
         await session.connection.wait_writable()
         if session.connection.closing:
             return ok("Connection closing")
@@ -155,6 +168,28 @@ async def _fetch(session: IMAPSession, cmd: Command, uids: list[int]) -> Reply:
 def _fetch_line(number: int, items: Iterable[tuple[str, Any]]) -> bytes:
     body = b" ".join(name.encode() + b" " + encode_value(value) for name, value in items)
     return b"* %d FETCH (%s)\r\n" % (number, body)
+
+
+def _flags_line_writer(attributes: Sequence[FetchAttribute]) -> Any:
+    """For a FETCH of UID, FLAGS and MODSEQ only (a client's flag resync of a whole folder):
+    `write(number, info, recent)` makes the same line as `fetch.render` and `_fetch_line`,
+    with each distinct flag list encoded once; that path costs ten times more per message.
+    None for any other list of items."""
+    names = [attribute.name for attribute in attributes]
+    if not set(names) <= {"UID", "FLAGS", "MODSEQ"}:
+        return None
+    flag_lists: dict[tuple[int, tuple[str, ...], bool], bytes] = {}
+
+    def write(number: int, info: Any, recent: bool) -> bytes:
+        key = (info.flags, info.keywords, recent)
+        listed = flag_lists.get(key)
+        if listed is None:
+            listed = flag_lists[key] = b"FLAGS " + flag_list(info.flags, info.keywords,
+                                                             recent=recent)
+        items = [b"UID %d" % info.uid if name == "UID" else listed if name == "FLAGS"
+                 else b"MODSEQ (%d)" % info.modseq for name in names]
+        return b"* %d FETCH (%s)\r\n" % (number, b" ".join(items))
+    return write
 
 
 # -- STORE --------------------------------------------------------------------------------
@@ -199,7 +234,10 @@ def store_(session: IMAPSession, cmd: Command) -> defer.Deferred[Reply] | Reply:
     def answer(outcome: tuple[Any, list[Any]]) -> Reply:
         stored, current = outcome
         for update in stored.changed:
-            mailbox.own_flags(update.uid, update.modseq)
+            # RFC 3501 6.4.6: even after .SILENT, flags another session changed since this
+            # one last told them are sent (by the sync after this answer), so they are known
+            if not args.silent or update.previous_modseq <= mailbox.highestmodseq:
+                mailbox.own_flags(update.uid, update.modseq)
             number = mailbox.msn(update.uid)
             if number is None:
                 continue

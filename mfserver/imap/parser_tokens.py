@@ -77,6 +77,11 @@ _SYSTEM_FLAGS = {name.lower(): name for name in (
     "\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\Recent")}
 
 
+def is_tag(text: bytes) -> bool:
+    """Whether `text` is a tag (RFC 3501 9), fit to be echoed in a tagged response."""
+    return _TAG.fullmatch(text) is not None
+
+
 def shown(text: str, limit: int = 32) -> str:
     """`text` if it is safe and short enough to quote in a response, else "?"."""
     if text and len(text) <= limit and all("\x21" <= ch <= "\x7e" for ch in text):

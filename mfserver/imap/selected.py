@@ -88,6 +88,12 @@ class SelectedMailbox:
             chosen.update(self.uids[low - 1:high])
         return sorted(chosen)
 
+    @property
+    def expunges_held(self) -> bool:
+        """Removals found during FETCH, STORE or SEARCH that wait for a command that allows
+        EXPUNGE responses (RFC 3501 7.4.1)."""
+        return bool(self._pending_vanished)
+
     # -- changes ----------------------------------------------------------------------------
 
     def own_flags(self, uid: int, modseq: int) -> None:
@@ -100,11 +106,18 @@ class SelectedMailbox:
 
     def apply(self, changes: Changes, *, allow_expunge: bool) -> list[bytes]:
         """Bring the view up to date and return the untagged lines that tell the client."""
-        lines: list[bytes] = []
         vanished = (set(changes.vanished) | self._pending_vanished)
         largest = self.uids[-1] if self.uids else 0
         arrived = sorted(info.uid for info in changes.changed
                          if info.uid > largest and info.uid not in vanished)
+        # Removals first: each EXPUNGE renumbers the messages after it (RFC 3501 7.4.1), so
+        # the FETCH lines below give the numbers the client has once it applied them.
+        lines: list[bytes] = []
+        if allow_expunge:
+            lines = self._expunge_lines(vanished)
+            self._pending_vanished.clear()
+        else:
+            self._pending_vanished = {uid for uid in vanished if self.msn(uid) is not None}
         for info in changes.changed:
             if info.uid in vanished or info.uid > largest:
                 continue
@@ -117,11 +130,6 @@ class SelectedMailbox:
             if self.condstore:
                 items.append(b"MODSEQ (%d)" % info.modseq)
             lines.append(b"* %d FETCH (%s)\r\n" % (number, b" ".join(items)))
-        if allow_expunge:
-            lines[:0] = self._expunge_lines(vanished)
-            self._pending_vanished.clear()
-        else:
-            self._pending_vanished = {uid for uid in vanished if self.msn(uid) is not None}
         if arrived:
             self.uids.extend(arrived)
             self.recent.update(arrived)

@@ -33,6 +33,7 @@ from mfserver.auth import AuthenticationUnavailable, Credentials, IAccount, Logi
 from mfserver.imap.commands import BadCharset, Command, ParseError
 from mfserver.imap.connection import IMAPConnection
 from mfserver.imap.parser import parse_command
+from mfserver.imap.parser_tokens import is_tag
 from mfserver.imap.selected import Changes, SelectedMailbox
 from mfserver.store import ChangeBus, Store
 
@@ -140,7 +141,9 @@ class IMAPSession:
         return COMMAND_LITERAL_LIMIT
 
     def oversized(self, first_line: bytes, size: int) -> bytes:
-        tag = first_line.split(b" ", 1)[0][:64]
+        tag = first_line.split(b" ", 1)[0]
+        if not is_tag(tag):  # not one to echo: the answer is untagged, like a ParseError's
+            tag = b"*"
         if first_line.split(b" ", 2)[1:2] and first_line.split(b" ", 2)[1].upper() == b"APPEND":
             return tag + b" NO [TOOBIG] Message larger than APPENDLIMIT\r\n"
         return tag + b" BAD [TOOBIG] Literal too large\r\n"
@@ -260,7 +263,8 @@ class IMAPSession:
         if mailbox is None:
             return defer.succeed(None)
         now = self.services.clock.seconds()
-        if not (force or self._dirty or now - self._last_sync >= RESYNC_EVERY):
+        held_back = allow_expunge and mailbox.expunges_held  # RFC 3501 7.4.1: tell them now
+        if not (force or self._dirty or held_back or now - self._last_sync >= RESYNC_EVERY):
             return defer.succeed(None)
         self._dirty = False
         self._last_sync = now

@@ -34,6 +34,7 @@ from mfserver.store.records import (
     FlagUpdate,
     FolderInfo,
     FolderStatus,
+    FolderView,
     MessageDetails,
     MessageInfo,
     RescanResult,
@@ -45,7 +46,7 @@ __all__ = [
     "DELIMITER", "INBOX", "AccountNotFound", "Change", "ChangeBus", "Delivered", "FlagMode",
     "FlagUpdate", "FlagsChanged", "FolderCreated", "FolderDeleted", "FolderExists",
     "FolderInfo", "FolderNotEmpty", "FolderNotFound", "FolderProtected", "FolderRenamed",
-    "FolderStatus", "InvalidFlag", "InvalidFolderName", "MessageDetails", "MessageInfo",
+    "FolderStatus", "FolderView", "InvalidFlag", "InvalidFolderName", "MessageDetails", "MessageInfo",
     "MessageNotFound", "MessagesAdded", "MessagesExpunged", "QuotaExceeded", "RescanResult",
     "Store", "StoreError", "StoreFlagsResult", "Subscription",
 ]

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from mfserver.db.models import Account, Expunged, Folder, Message, MessageHeader
 from mfserver.store.errors import AccountNotFound, FolderNotFound, QuotaExceeded
+from mfserver.store.flags import SEEN
 
 accounts = Account.__table__
 folders = Folder.__table__
@@ -160,9 +161,15 @@ def select_messages(session: Session, folder_id: int, uids: Iterable[int] | None
     if uids is None:
         return session.execute(base.order_by(messages.c.uid)).all()
     wanted = sorted(set(uids))
-    if len(wanted) > 4 * CHUNK:  # cheaper to read the folder once than many IN lists
+    if not wanted:
+        return []
+    low, high = wanted[0], wanted[-1]
+    if len(wanted) > 4 * CHUNK or high - low < 2 * len(wanted):
+        # dense (a FETCH batch of a view) or large: one range scan of the (folder_id, uid)
+        # index is cheaper than IN lists; the rows in the range not asked for are dropped
         keep = set(wanted)
-        return [row for row in session.execute(base.order_by(messages.c.uid)).all()
+        return [row for row in session.execute(base.where(messages.c.uid.between(low, high))
+                                               .order_by(messages.c.uid)).all()
                 if row.uid in keep]
     found: list[Any] = []
     for part in chunks(wanted):
@@ -188,6 +195,32 @@ def folder_listing(session: Session, folder_id: int) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
     finally:
         cursor.close()
+
+
+_VIEW_SQL = (
+    "SELECT uid FROM messages WHERE folder_id = ? ORDER BY uid",
+    "SELECT MAX(modseq) FROM messages WHERE folder_id = ?",
+    f"SELECT uid FROM messages WHERE folder_id = ? AND (flags & {SEEN}) = 0 ORDER BY uid LIMIT 1",
+    "SELECT DISTINCT keywords FROM messages WHERE folder_id = ? AND keywords <> ''")
+
+
+def folder_view(session: Session, folder_id: int) -> tuple[list[int], int, int | None,
+                                                               list[str]]:
+    """(UIDs in order, highest MODSEQ, first unseen UID, distinct keyword strings) of the
+    folder: what SELECT needs, through the driver's cursor with no row object per message
+    (the indexes on (folder_id, uid) and (folder_id, modseq) answer the first three)."""
+    qmark = session.get_bind().dialect.paramstyle == "qmark"
+    cursor = session.connection().connection.cursor()
+    try:
+        results = []
+        for sql in _VIEW_SQL:
+            cursor.execute(sql if qmark else sql.replace("?", "%s"), (folder_id,))
+            results.append(cursor.fetchall())
+    finally:
+        cursor.close()
+    uids, highest, unseen, keywords = results
+    return ([uid for (uid,) in uids], highest[0][0] or 0, unseen[0][0] if unseen else None,
+            [text for (text,) in keywords])
 
 
 def header_blocks(session: Session, message_ids: Sequence[int]) -> dict[int, bytes]:

@@ -46,6 +46,7 @@ from mfserver.store.records import (
     Delivered,
     FlagMode,
     FlagUpdate,
+    FolderView,
     MessageDetails,
     MessageInfo,
     StoreFlagsResult,
@@ -171,6 +172,15 @@ class MessageOperations(StoreBase):
                             date, tz, sent)
                 for uid, bits, words, modseq, size, date, tz, sent in rows]
 
+    def view(self, account_id: int, folder_id: int) -> FolderView:
+        """What SELECT needs of the folder's messages, from the index in one read transaction:
+        a list of UIDs and three aggregates, not a MessageInfo per message."""
+        with self.database.read() as session:
+            row = self._folder_by_id(session, account_id, folder_id)
+            uids, highest, first_unseen, keywords = index.folder_view(session, row.id)
+        words = sorted({word for text in keywords for word in text.split()})
+        return FolderView(uids, highest, tuple(words), first_unseen)
+
     def details(self, account_id: int, folder_id: int,
                 uids: Iterable[int]) -> list[MessageDetails]:
         """ENVELOPE, BODYSTRUCTURE and header block of messages, from the index."""
@@ -238,7 +248,7 @@ class MessageOperations(StoreBase):
             rows = index.select_messages(session, folder.id, uids, messages.c.id, messages.c.uid,
                                          messages.c.flags, messages.c.keywords,
                                          messages.c.modseq)
-            changed: list[tuple[int, int, int, tuple[str, ...]]] = []
+            changed: list[tuple[int, int, int, tuple[str, ...], int]] = []
             for row in rows:
                 if unchanged_since is not None and row.modseq > unchanged_since:
                     failed.append(row.uid)
@@ -246,7 +256,7 @@ class MessageOperations(StoreBase):
                 current = flagbits.parse_keywords(row.keywords)
                 new_bits, new_words = _apply(mode, row.flags, current, bits, words)
                 if new_bits != row.flags or _differ(new_words, current):
-                    changed.append((row.id, row.uid, new_bits, new_words))
+                    changed.append((row.id, row.uid, new_bits, new_words, row.modseq))
             if changed:
                 modseq = index.bump_modseq(session, account_id, folder.id)
                 session.execute(
@@ -255,9 +265,9 @@ class MessageOperations(StoreBase):
                             modseq=modseq),
                     [{"b_id": message_id, "b_flags": new_bits,
                       "b_keywords": flagbits.format_keywords(new_words)}
-                     for message_id, _, new_bits, new_words in changed])
-                updates = [FlagUpdate(uid, new_bits, new_words, modseq)
-                           for _, uid, new_bits, new_words in changed]
+                     for message_id, _, new_bits, new_words, _ in changed])
+                updates = [FlagUpdate(uid, new_bits, new_words, modseq, previous)
+                           for _, uid, new_bits, new_words, previous in changed]
         self._publish([FlagsChanged(account_id, folder.id, u.uid, u.modseq, u.flags,
                                     u.keywords) for u in updates])
         return StoreFlagsResult(updates, failed, modseq)

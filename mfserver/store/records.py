@@ -54,6 +54,18 @@ class MessageInfo(NamedTuple):
 
 
 @dataclass(frozen=True)
+class FolderView:
+    """What SELECT needs of a folder's messages (RFC 3501 6.3.1) without an object per
+    message: their UIDs in order, the highest MODSEQ among them, the keywords in use, and the
+    UID of the first message without \\Seen."""
+
+    uids: list[int]
+    highestmodseq: int
+    keywords: tuple[str, ...]
+    first_unseen: int | None
+
+
+@dataclass(frozen=True)
 class MessageDetails:
     """The cached parse of one message: FETCH ENVELOPE, BODY, BODYSTRUCTURE, header fields."""
 
@@ -83,10 +95,14 @@ class FlagMode(enum.Enum):
 
 @dataclass(frozen=True)
 class FlagUpdate:
+    """A message's flags after a STORE; `previous_modseq` is its MODSEQ before, which tells a
+    session whether someone else changed the flags since it last looked (RFC 3501 6.4.6)."""
+
     uid: int
     flags: int
     keywords: tuple[str, ...]
     modseq: int
+    previous_modseq: int = 0
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,13 @@ class IMAPServer:
 
 @pytest.fixture(scope="module")
 def imap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IMAPServer]:
-    base = tmp_path_factory.mktemp("imap")
+    yield from serve_imap(tmp_path_factory.mktemp("imap"))
+
+
+def serve_imap(base: Path, **sections: dict) -> Iterator[IMAPServer]:
+    """The server of `imap_server` in `base`, with configuration `sections` added."""
     authority = trustme.CA()
-    leaf = authority.issue_cert(HOST, "127.0.0.1")
+    leaf = authority.issue_cert(HOST, "127.0.0.1", "localhost")  # mbsync checks DNS names
     leaf.private_key_and_cert_chain_pem.write_to_path(str(base / "server.pem"))
     leaf.private_key_pem.write_to_path(str(base / "server.key"))
     leaf.cert_chain_pems[0].write_to_path(str(base / "cert.pem"))
@@ -57,7 +61,7 @@ def imap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IMAPServer
     config = write_config(base / "data", ports=ports,
                           server={"hostname": HOST},
                           tls={"certificate": str(base / "cert.pem"),
-                               "private_key": str(base / "server.key")})
+                               "private_key": str(base / "server.key")}, **sections)
     cli("domain", "add", "example.org", config=config, check=True)
     for user in ("alice", "bob"):
         cli("user", "add", f"{user}@example.org", "--password-stdin", config=config,

@@ -183,6 +183,14 @@ def test_too_many_bad_commands_close_the_connection():
     assert transport.disconnecting
 
 
+def test_close_unregisters_the_producer_so_the_transport_really_closes():
+    connection, transport, _ = connect()
+    assert transport.producer is connection
+    connection.close()
+    # a TLS transport with a producer still registered would not close at all
+    assert transport.producer is None and transport.disconnecting
+
+
 def test_line_handler_gets_lines_while_a_command_is_busy():
     connection, transport, session = connect()
     output(transport)

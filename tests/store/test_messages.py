@@ -11,6 +11,7 @@ from mfserver.db.models import Message
 from mfserver.store import (
     FlagMode,
     FlagsChanged,
+    FolderView,
     InvalidFlag,
     MessagesAdded,
     MessagesExpunged,
@@ -180,3 +181,20 @@ def test_messages_and_details_come_from_the_index(store, account, inbox):
     assert details.bodystructure[:2] == ["TEXT", "PLAIN"]
     big = store.messages(account, inbox.id, uids=range(1, 5000))
     assert [m.uid for m in big] == [1, 2, 3, 4]
+
+
+def test_view_is_what_select_needs_without_a_row_per_message(store, account, inbox):
+    empty = store.create_folder(account, "Empty")
+    assert store.view(account, empty.id) == FolderView([], 0, (), None)
+    store.store_flags(account, inbox.id, [1, 2], FlagMode.ADD, flags.SEEN)
+    store.store_flags(account, inbox.id, [3], FlagMode.ADD, 0, ["$Work", "Later"])
+    store.store_flags(account, inbox.id, [4], FlagMode.ADD, 0, ["$Work"])
+    store.store_flags(account, inbox.id, [2], FlagMode.ADD, flags.DELETED)
+    store.expunge(account, inbox.id)
+    view = store.view(account, inbox.id)
+    infos = store.messages(account, inbox.id)
+    assert view.uids == [info.uid for info in infos] == [1, 3, 4]
+    assert view.highestmodseq == max(info.modseq for info in infos)
+    assert view.keywords == ("$Work", "Later")
+    assert view.first_unseen == 3
+    assert [m.uid for m in store.messages(account, inbox.id, uids=[4, 1, 99])] == [1, 4]

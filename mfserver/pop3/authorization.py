@@ -1,0 +1,178 @@
+"""Commands of the AUTHORIZATION state, and those of every state: CAPA, STLS, USER, PASS, APOP,
+AUTH, QUIT.
+
+Implementation notes:
+- CAPA (RFC 2449 5) lists what works in the current state on this connection (see
+  `POP3Session.capabilities`).
+- STLS (RFC 2595 4) writes its +OK itself and then starts TLS; the connection throws away
+  what the client sent after the command, and the session forgets a USER given before.
+- USER/PASS (RFC 1939 7): USER always answers +OK, whether the login exists or not; PASS
+  without a USER before it is refused. A failed PASS needs a new USER.
+- APOP (RFC 1939 7) is never offered: it needs the password in clear on the server, and
+  passwords are stored hashed. The greeting carries no timestamp, so clients do not try it;
+  one that does gets -ERR.
+- AUTH (RFC 5034) with PLAIN (RFC 4616) and LOGIN, an initial response allowed ("=" is an
+  empty one); "*" cancels. A bare AUTH lists the mechanisms, as many clients from before
+  RFC 5034 expect (RFC 1734 servers did).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from twisted.internet import defer
+
+from mfserver.pop3.parser import Command
+from mfserver.pop3.session import (
+    AUTH,
+    AUTHORIZATION,
+    PLAINTEXT_REFUSED,
+    TRANSACTION,
+    AlreadySent,
+    POP3Session,
+    Reply,
+    command,
+    err,
+    ok,
+)
+
+MECHANISMS = ("PLAIN", "LOGIN")
+ANY = {AUTHORIZATION, TRANSACTION}
+
+
+@command("CAPA", ANY)
+def capa(session: POP3Session, cmd: Command) -> Reply:
+    lines = [word.encode() for word in session.capabilities()]
+    return ok("Capability list follows", lines)
+
+
+@command("QUIT", ANY)
+def quit_(session: POP3Session, cmd: Command) -> Reply | defer.Deferred[Reply]:
+    session.quitting = True
+    if session.state == TRANSACTION:
+        return session.update()
+    return ok("Logging out")
+
+
+@command("STLS", {AUTHORIZATION})
+def stls(session: POP3Session, cmd: Command) -> Reply:
+    if session.connection.secure:
+        return err("TLS is already active")
+    session.send(ok("Begin TLS negotiation now").encode())
+    session.connection.start_tls()
+    session.user = None
+    return AlreadySent()
+
+
+@command("USER", {AUTHORIZATION}, (1, 1))
+def user(session: POP3Session, cmd: Command) -> Reply:
+    if not session.login_allowed():
+        return err(PLAINTEXT_REFUSED, AUTH)
+    session.user = cmd.args[0]
+    return ok()
+
+
+@command("PASS", {AUTHORIZATION}, (1, 1))
+def pass_(session: POP3Session, cmd: Command) -> Reply | defer.Deferred[Reply]:
+    if not session.login_allowed():
+        return err(PLAINTEXT_REFUSED, AUTH)
+    if session.user is None:
+        return err("Give USER first", bad=True)
+    login, session.user = session.user, None
+    return session.authenticate(login, cmd.args[0])
+
+
+@command("APOP", {AUTHORIZATION}, (0, 2))
+def apop(session: POP3Session, cmd: Command) -> Reply:
+    return err("APOP is not supported")
+
+
+@command("AUTH", {AUTHORIZATION}, (0, 2))
+def auth(session: POP3Session, cmd: Command) -> Reply | defer.Deferred[Reply]:
+    if not session.login_allowed():
+        return err(PLAINTEXT_REFUSED, AUTH)
+    if not cmd.args:
+        return ok("Mechanisms follow", [name.encode() for name in MECHANISMS])
+    mechanism = cmd.args[0].upper()
+    if mechanism not in MECHANISMS:
+        return err(f"Unsupported authentication mechanism {mechanism[:20]}")
+    initial = None
+    if len(cmd.args) == 2:
+        initial = decode_sasl(cmd.args[1])
+        if initial is None:
+            return err("Invalid base64 in the initial response")
+    session.user = None
+    return SaslExchange(session, mechanism).start(initial)
+
+
+class SaslExchange:
+    """The challenge/response lines of AUTH PLAIN or LOGIN (RFC 5034 4)."""
+
+    def __init__(self, session: POP3Session, mechanism: str) -> None:
+        self.session = session
+        self.mechanism = mechanism
+        self.answers: list[bytes] = []
+        self.done: defer.Deferred[Reply] = defer.Deferred()
+
+    def start(self, initial: bytes | None) -> defer.Deferred[Reply]:
+        if initial is not None:
+            self.answers.append(initial)
+        self._next()
+        return self.done
+
+    def _expected(self) -> int:
+        return 1 if self.mechanism == "PLAIN" else 2
+
+    def _next(self) -> None:
+        if len(self.answers) >= self._expected():
+            self.session.connection.read_lines(None)
+            self._check()
+            return
+        prompt = b"" if self.mechanism == "PLAIN" else \
+            (b"VXNlcm5hbWU6" if not self.answers else b"UGFzc3dvcmQ6")  # Username: Password:
+        self.session.send(b"+ " + prompt + b"\r\n")
+        self.session.connection.read_lines(self._line)
+
+    def _end(self, reply: Reply) -> None:
+        self.session.connection.read_lines(None)
+        self.done.callback(reply)
+
+    def _line(self, line: bytes | None) -> None:
+        if line is None:
+            self._end(err("Authentication response too long"))
+            return
+        if line.strip() == b"*":
+            self._end(err("Authentication cancelled"))
+            return
+        decoded = decode_sasl(line.decode("ascii", "replace").strip())
+        if decoded is None:
+            self._end(err("Invalid base64 in the response"))
+            return
+        self.answers.append(decoded)
+        self._next()
+
+    def _check(self) -> None:
+        try:
+            if self.mechanism == "PLAIN":
+                authzid, login, secret = self.answers[0].split(b"\0")
+                if authzid and authzid != login:
+                    self.done.callback(err("Acting as another user is not allowed", AUTH))
+                    return
+            else:
+                login, secret = self.answers
+            login_text, secret_text = login.decode("utf-8"), secret.decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            self.done.callback(err("Malformed credentials", AUTH))
+            return
+        self.session.authenticate(login_text, secret_text).chainDeferred(self.done)
+
+
+def decode_sasl(text: str) -> bytes | None:
+    """A base64 SASL response ("=" is the empty one); None when it is not valid base64."""
+    if text == "=":
+        return b""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None

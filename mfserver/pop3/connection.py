@@ -1,0 +1,299 @@
+"""The POP3 connection: moves bytes between a socket and a session, and nothing else.
+
+Implementation notes:
+- Framing (RFC 1939 3): a command is one line ended by CRLF (a bare LF is accepted too). The
+  line, without its end, goes to the session.
+- One command at a time: while the session works on a command (its Deferred has not fired),
+  no further line is framed; pipelined commands (RFC 2449 6.6 PIPELINING) wait in the buffer
+  and are answered in order. Only a session that asked for raw lines (the AUTH exchange of
+  RFC 5034) gets lines while busy.
+- STLS (RFC 2595 4): bytes that arrived after the STLS command are discarded before TLS
+  starts, so nothing sent in plaintext is answered inside TLS (CVE-2011-0411-style injection).
+- Bounds: a command line is at most MAX_LINE octets (RFC 2449 4 asks for 255; we take up to
+  1024), a SASL response line at most MAX_SASL_LINE (RFC 5034 4 lets them be longer than a
+  command). A longer line is answered with the session's refusal and thrown away up to its
+  end without being buffered. The input buffer is bounded by pausing the transport; the
+  connection is closed after MAX_BAD bad commands in a row.
+- Idle timeout (RFC 1939 3: an autologout timer, when there is one, is at least 10 minutes):
+  PRE_AUTH_TIMEOUT before login, AUTH_TIMEOUT after. Input resets it, and so does output the
+  client takes from us (a slow reader of a big RETR is not idle). A timeout in the middle of
+  a multi-line answer closes without a message, which would land inside the answer.
+- Output waits for the socket: `wait_writable()` lets RETR pause while the client reads (the
+  connection is the transport's push producer). Closing unregisters the producer first: TLS
+  sends its close_notify only once no producer is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from twisted.internet import defer, interfaces, protocol, reactor
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from mfserver.logs import peer
+
+log = Logger()
+
+MAX_LINE = 1024
+MAX_SASL_LINE = 16 * 1024
+MAX_BUFFER = 256 * 1024
+MAX_BAD = 10
+PRE_AUTH_TIMEOUT = 10 * 60  # RFC 1939 3: any autologout timer is at least 10 minutes
+AUTH_TIMEOUT = 10 * 60
+CLOSE_GRACE = 5.0
+
+LineHandler = Callable[[bytes | None], None]
+
+
+class Session(Protocol):
+    """What the connection needs from the protocol state machine (pop3.session)."""
+
+    def greeting(self) -> bytes: ...
+    def handle(self, line: bytes) -> defer.Deferred[None] | None: ...
+    def bad_line(self, reason: str) -> bytes: ...
+    def timed_out(self) -> bytes: ...
+    def connection_lost(self) -> None: ...
+
+
+@implementer(interfaces.IPushProducer)
+class POP3Connection(protocol.Protocol, TimeoutMixin):
+    """One client connection; `session_factory(connection)` makes its session."""
+
+    def __init__(self, session_factory: Callable[[POP3Connection], Session],
+                 tls_context: Any, *, secure: bool) -> None:
+        self._session_factory = session_factory
+        self.tls_context = tls_context
+        self.secure = secure
+        self.session: Session | None = None
+        self._buffer = bytearray()
+        self._discarding = False  # throwing away the rest of an overlong line
+        self._busy = False
+        self._line_handler: LineHandler | None = None
+        self._bad_in_a_row = 0
+        self._paused_input = False
+        self._paused_output = False
+        self._writable: list[defer.Deferred[None]] = []
+        self._producing = False  # registered as the transport's producer
+        self.closing = False
+        self._abort: Any = None
+        self._clock: Any = reactor
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        # Nagle would hold an answer written after a thread round trip until the client ACKs
+        # the one before it (40 ms with delayed ACKs) when commands are pipelined.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+        self.transport.registerProducer(self, True)
+        self._producing = True
+        self.setTimeout(PRE_AUTH_TIMEOUT)
+        self.session = self._session_factory(self)
+        self.write(self.session.greeting())
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self.setTimeout(None)
+        if self._abort is not None and self._abort.active():
+            self._abort.cancel()
+        self._abort = None
+        self.closing = True
+        self._wake_writers()
+        if self.session is not None:
+            session, self.session = self.session, None
+            session.connection_lost()
+
+    def timeoutConnection(self) -> None:
+        if self.session is not None and not self._busy:
+            self.write(self.session.timed_out())
+        self.close()
+
+    def logged_in(self) -> None:
+        """The session entered the TRANSACTION state: the longer idle timeout applies."""
+        self.setTimeout(AUTH_TIMEOUT)
+
+    def close(self) -> None:
+        """Close after what was written is sent; abort if the peer does not let go."""
+        if self.closing and self._abort is not None:
+            return
+        self.closing = True
+        self._wake_writers()
+        if self._producing:
+            # TLS shuts down only once no producer is registered (TLSMemoryBIOProtocol)
+            self._producing = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        self._abort = self._clock.callLater(CLOSE_GRACE, self._abort_now)
+
+    def _abort_now(self) -> None:
+        self._abort = None
+        if self.transport.connected:
+            self.transport.abortConnection()
+
+    @property
+    def peer(self) -> str:
+        """The client's address as the log may show it ("-" unless the admin allows)."""
+        return peer(self.transport.getPeer())
+
+    @property
+    def client_address(self) -> str | None:
+        """The client's address for throttling; never logged."""
+        return getattr(self.transport.getPeer(), "host", None)
+
+    # -- output -----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._paused_output:
+            self.resetTimeout()
+        self.transport.write(data)
+
+    def wait_writable(self) -> defer.Deferred[None]:
+        """Fires when the client has read enough of what we sent to send more (or when the
+        connection is gone: check `closing`)."""
+        if not self._paused_output or self.closing:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._writable.append(waiter)
+        return waiter
+
+    def _wake_writers(self) -> None:
+        waiters, self._writable = self._writable, []
+        for waiter in waiters:
+            waiter.callback(None)  # the command sees `closing` and stops
+
+    def pauseProducing(self) -> None:
+        self._paused_output = True
+
+    def resumeProducing(self) -> None:
+        self._paused_output = False
+        self.resetTimeout()
+        self._wake_writers()
+
+    def stopProducing(self) -> None:
+        self.closing = True
+
+    # -- modes the session switches ---------------------------------------------------------
+
+    def read_lines(self, handler: LineHandler | None) -> None:
+        """Give raw lines to `handler` (the AUTH exchange) until called with None; an
+        overlong line reaches it as None."""
+        self._line_handler = handler
+        if handler is not None:
+            self._drain()
+
+    def start_tls(self) -> None:
+        """Call right after writing the +OK to STLS."""
+        self._buffer.clear()  # plaintext sent after STLS must not be answered
+        self.transport.startTLS(self.tls_context)
+        self.secure = True
+
+    # -- input ------------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self._discarding:  # an endless overlong line is no sign of life
+            self.resetTimeout()
+        self._buffer += data
+        if len(self._buffer) > MAX_BUFFER and not self._paused_input:
+            self._paused_input = True
+            self.transport.pauseProducing()
+        self._drain()
+
+    def _limit(self) -> int:
+        return MAX_SASL_LINE if self._line_handler is not None else MAX_LINE
+
+    def _drain(self) -> None:
+        while self._buffer and not self.closing:
+            end = self._buffer.find(b"\n")
+            if self._discarding:
+                if end < 0:
+                    self._buffer.clear()
+                    break
+                del self._buffer[:end + 1]
+                self._discarding = False
+                continue
+            if self._busy and self._line_handler is None:
+                break
+            if end < 0:
+                if len(self._buffer) > self._limit():
+                    self._buffer.clear()
+                    self._discarding = True
+                    self._too_long()
+                break
+            line = bytes(self._buffer[:end]).removesuffix(b"\r")
+            del self._buffer[:end + 1]
+            if len(line) > self._limit():
+                self._too_long()
+            elif self._line_handler is not None:
+                self._line_handler(line)
+            else:
+                self._dispatch(line)
+        if self._paused_input and len(self._buffer) < MAX_BUFFER // 2 and not self.closing:
+            self._paused_input = False
+            self.transport.resumeProducing()
+
+    def _too_long(self) -> None:
+        """Refuse an overlong line; an AUTH exchange is told with None and ends itself."""
+        assert self.session is not None
+        if self._line_handler is not None:
+            self._line_handler(None)
+            return
+        self.write(self.session.bad_line("Line too long"))
+        self._count_bad()
+
+    def _dispatch(self, line: bytes) -> None:
+        assert self.session is not None
+        self._busy = True
+        try:
+            result = self.session.handle(line)
+        except Exception:  # noqa: BLE001 - a bug must never reach the wire as a traceback
+            log.failure("POP3 session failed on a command")
+            result = None
+            self.write(self.session.bad_line("Internal server error"))
+        if isinstance(result, defer.Deferred):
+            result.addErrback(self._failed)
+            result.addBoth(self._finished)
+        else:
+            self._finished(None)
+
+    def _failed(self, failure: Failure) -> None:
+        log.failure("POP3 command failed", failure)
+        if self.session is not None and not self.closing:
+            self.write(self.session.bad_line("Internal server error"))
+
+    def _finished(self, _: object) -> None:
+        self._busy = False
+        if not self.closing:
+            self._drain()
+
+    def command_was_bad(self) -> None:
+        """The session refused a command as invalid: count it, close after too many."""
+        self._count_bad()
+
+    def command_was_good(self) -> None:
+        self._bad_in_a_row = 0
+
+    def _count_bad(self) -> None:
+        self._bad_in_a_row += 1
+        if self._bad_in_a_row >= MAX_BAD and not self.closing:
+            self.write(b"-ERR Too many invalid commands; closing\r\n")
+            self.close()
+
+
+class POP3Factory(protocol.Factory):
+    def __init__(self, session_factory: Callable[[POP3Connection], Session], tls_context: Any,
+                 *, implicit_tls: bool) -> None:
+        self._session_factory = session_factory
+        self._tls_context = tls_context
+        self._implicit_tls = implicit_tls
+
+    def buildProtocol(self, addr: Any) -> POP3Connection:
+        connection = POP3Connection(self._session_factory, self._tls_context,
+                                    secure=self._implicit_tls)
+        connection.factory = self
+        return connection
