@@ -8,8 +8,8 @@
 For each folder size, the same load runs against mfserver and then against Dovecot, and the bench
 prints per operation the count, the 50th and 99th percentile latency of both, total operations
 per second, and the ratios mfserver/Dovecot. Run by hand as root (Dovecot's master needs it);
-without root or without `dovecot` only mfserver is measured. Defaults finish in about three
-minutes on 2 cores; `--sizes 10000,100000` adds the big folder (about eight more minutes).
+without root or without `dovecot` only mfserver is measured. The defaults take about two
+minutes on 2 cores; `--sizes 10000,100000` adds the big folder (about five more minutes).
 
 The servers:
 - mfserver: `twistd -ny mfserver.tac` (tests.harness) on a temporary data directory, free ports
@@ -38,14 +38,18 @@ random seed i, so both servers see the same sequence of operations per client):
            Thunderbird's header list
   unseen   UID SEARCH UNSEEN
   store    UID STORE <random uid> +FLAGS (\\Seen), or -FLAGS one time in three
-  append   APPEND of a new 2-6 KB message to the folder (LITERAL+), so others see EXISTS
+  append   APPEND of a new 1-6 KB message to the folder (LITERAL+), so others see EXISTS
   idle     IDLE, wait for "+", DONE, wait for OK
   body     UID FETCH <random uid> (UID RFC822.SIZE BODY.PEEK[])  (reading a message)
 Besides the N clients, a watcher IDLEs on a small folder into which a notifier APPENDs every
 0.5 s: "new-mail notice" is the time from the APPEND being sent to the watcher's EXISTS.
+Dovecot waits 500 ms after a change before it tells an idling client (NOTIFY_DELAY_MSECS in
+its mailbox-watch.c, to batch changes), so its figure is about 0.5 s by design.
 
-CPU: the machine's busy time (/proc/stat) during each phase, split into the bench's own (the
-clients) and the rest (the server). With `--profile DIR`, `py-spy record` (pip install py-spy)
+CPU, in cores over each phase: the server's processes (twistd; Dovecot's master and its
+children), the bench's own (the clients: they share the 2 cores, and keep up with Dovecot only
+at about a third of a core), and the rest of the machine (other work that disturbs the run;
+figures with "others" near a core are noisy). With `--profile DIR`, `py-spy record` (pip install py-spy)
 samples the twistd process during each mfserver phase into DIR: raw collapsed stacks of the
 thread holding the GIL (mfserver is bound by it), which slows the server down a little.
 """
@@ -54,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import pwd
 import re
@@ -66,6 +71,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -184,7 +190,6 @@ def seed(runtime: object, account_id: int, name: str, size: int,
 
 
 def _json(value: object) -> str:
-    import json
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -639,7 +644,7 @@ def report(size: int, clients: int, phases: dict[str, Phase], warm: dict[str, fl
 
 # -- main --------------------------------------------------------------------------------------
 
-def temporary_database(url: str) -> tuple[str, callable]:
+def temporary_database(url: str) -> tuple[str, Callable[[], None]]:
     name = f"imapbench_{uuid.uuid4().hex[:10]}"
     base = url.replace("postgresql://", "postgresql+psycopg://", 1)
     admin = create_engine(base, isolation_level="AUTOCOMMIT")

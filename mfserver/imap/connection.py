@@ -206,8 +206,8 @@ class IMAPConnection(protocol.Protocol, TimeoutMixin):
         self.compressed = True
         pending = bytes(self._buffer)
         self._buffer.clear()
-        if pending:
-            self._receive(self._inflate.decompress(pending))
+        if pending:  # sent after COMPRESS, so compressed: inflated (or refused) like any input
+            self.dataReceived(pending)
 
     # -- input ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ NOT_AUTHENTICATED, AUTHENTICATED, SELECTED, LOGOUT = "not-authenticated", "authe
 ANY = frozenset({NOT_AUTHENTICATED, AUTHENTICATED, SELECTED})
 AUTHED = frozenset({AUTHENTICATED, SELECTED})
 COMMAND_LITERAL_LIMIT = 64 * 1024
+_NOT_TEXT_CHAR = re.compile(r"[^\x20-\x7e]")
 RESYNC_EVERY = 5.0  # seconds: how often an idle or busy session asks the index anyway
 
 
@@ -72,7 +74,9 @@ class Reply:
 
     def encode(self, tag: str) -> bytes:
         code = f"[{self.code}] " if self.code else ""
-        return f"{tag} {self.status} {code}{self.text}\r\n".encode()
+        # RFC 3501 9: resp-text is 7-bit; a store message may hold a Unicode mailbox name
+        text = _NOT_TEXT_CHAR.sub("?", f"{code}{self.text}")
+        return f"{tag} {self.status} {text}\r\n".encode()
 
 
 def ok(text: str = "done", code: str | None = None) -> Reply:

@@ -164,9 +164,7 @@ def select_messages(session: Session, folder_id: int, uids: Iterable[int] | None
     if not wanted:
         return []
     low, high = wanted[0], wanted[-1]
-    if len(wanted) > 4 * CHUNK or high - low < 2 * len(wanted):
-        # dense (a FETCH batch of a view) or large: one range scan of the (folder_id, uid)
-        # index is cheaper than IN lists; the rows in the range not asked for are dropped
+    if is_dense(wanted):
         keep = set(wanted)
         return [row for row in session.execute(base.where(messages.c.uid.between(low, high))
                                                .order_by(messages.c.uid)).all()
@@ -178,20 +176,32 @@ def select_messages(session: Session, folder_id: int, uids: Iterable[int] | None
     return found
 
 
+def is_dense(wanted: Sequence[int]) -> bool:
+    """Whether one range scan of the (folder_id, uid) index beats IN lists for these sorted
+    UIDs: they are large in number, or dense (a FETCH batch of a session's view); the rows in
+    the range not asked for are dropped."""
+    return len(wanted) > 4 * CHUNK or wanted[-1] - wanted[0] < 2 * len(wanted)
+
+
 _INFO_SQL = ("SELECT uid, flags, keywords, modseq, size, internal_date, internal_tz, sent_date"
-             " FROM messages WHERE folder_id = ? ORDER BY uid")
+             " FROM messages WHERE folder_id = ?")
 
 
-def folder_listing(session: Session, folder_id: int) -> list[tuple[Any, ...]]:
+def folder_listing(session: Session, folder_id: int,
+                   uid_range: tuple[int, int] | None = None) -> list[tuple[Any, ...]]:
     """(uid, flags, keywords, modseq, size, internal_date, internal_tz, sent_date) of every
-    message of the folder, by UID: the SELECT hot path, read through the driver's cursor
-    (SQLAlchemy's row processing doubled the time of a 100,000-message folder)."""
-    sql = _INFO_SQL
+    message of the folder (with a UID in `uid_range`, both ends included), by UID: the hot
+    path of SELECT and FETCH, read through the driver's cursor (SQLAlchemy's row processing
+    doubled the time of a 100,000-message folder)."""
+    sql, params = _INFO_SQL, (folder_id,)
+    if uid_range is not None:
+        sql, params = sql + " AND uid BETWEEN ? AND ?", (folder_id, *uid_range)
+    sql += " ORDER BY uid"
     if session.get_bind().dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     cursor = session.connection().connection.cursor()
     try:
-        cursor.execute(sql, (folder_id,))
+        cursor.execute(sql, params)
         return cursor.fetchall()
     finally:
         cursor.close()

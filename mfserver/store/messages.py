@@ -164,10 +164,16 @@ class MessageOperations(StoreBase):
         where = messages.c.modseq > changed_since if changed_since is not None else None
         with self.database.read() as session:
             row = self._folder_by_id(session, account_id, folder_id)
-            if uids is None and where is None:
-                rows = index.folder_listing(session, row.id)
+            wanted = None if uids is None else sorted(set(uids))
+            if where is None and (wanted is None or (wanted and index.is_dense(wanted))):
+                span = None if wanted is None else (wanted[0], wanted[-1])
+                rows = index.folder_listing(session, row.id, span)
+                if wanted is not None:  # the range also holds UIDs not asked for
+                    keep = set(wanted)
+                    rows = [found for found in rows if found[0] in keep]
             else:
-                rows = index.select_messages(session, row.id, uids, *INFO_COLUMNS, where=where)
+                rows = index.select_messages(session, row.id, wanted, *INFO_COLUMNS,
+                                             where=where)
         return [MessageInfo(uid, bits, tuple(words.split()) if words else (), modseq, size,
                             date, tz, sent)
                 for uid, bits, words, modseq, size, date, tz, sent in rows]

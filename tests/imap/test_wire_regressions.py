@@ -1,6 +1,7 @@
 """Bugs real clients found, each as the shortest transcript that shows it.
 
-Every test names the client that found the bug and the rule the server broke.
+Every test names the client (or the property or fuzz test) that found the bug and the rule
+the server broke.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import select
 import time
 
 from tests.imap.conftest import RawIMAP
+from tests.imap.test_wire_mailboxes import append
 
 
 def closed_within(raw: RawIMAP, seconds: float) -> float | None:
@@ -55,8 +57,6 @@ def test_logout_closes_at_once_after_starttls(imap_server):
 
 def _two_sessions_on(imap_server, messages: int) -> tuple[RawIMAP, RawIMAP, bytes]:
     """Two logged-in sessions with a new folder of `messages` messages selected."""
-    from tests.imap.test_wire_mailboxes import append
-
     first, second = RawIMAP(imap_server), RawIMAP(imap_server)
     first.login()
     second.login()
@@ -136,3 +136,26 @@ def test_a_refused_literal_is_answered_with_a_valid_tag(raw):
     raw.send(tag + b" APPEND INBOX {999999999}\r\n")
     assert raw.line() == tag + b" NO [TOOBIG] Message larger than APPENDLIMIT"
     assert raw.command(b"NOOP")[-1].endswith(b"OK NOOP completed")
+
+
+def test_store_errors_about_international_names_stay_7bit(raw):
+    """`NO [ALREADYEXISTS] folder '\\xe2\\x98\\xba' already exists`: the store's message held
+    the decoded name, and the reply went out in UTF-8. RFC 3501 9: resp-text is TEXT-CHAR,
+    7-bit (without UTF8=ACCEPT, RFC 6855)."""
+    raw.login()
+    assert raw.command(b"CREATE &Jjo-")[-1] == b"t2 OK CREATE completed"
+    reply = raw.command(b"CREATE &Jjo-")[-1]
+    assert reply.startswith(b"t3 NO [ALREADYEXISTS] ") and reply.isascii(), reply
+    raw.command(b"DELETE &Jjo-")
+
+
+def test_broken_data_pipelined_after_compress_closes_the_connection(raw):
+    """Octets sent right behind COMPRESS DEFLATE that do not inflate raised out of the
+    command: the client got a compressed `NO [SERVERBUG]` and a connection in no known
+    state. Broken compressed data ends the connection, as it does when it comes later
+    (RFC 4978 4: the stream is deflate from the octet after the CRLF of the command)."""
+    raw.login()
+    raw.send(b"c1 COMPRESS DEFLATE\r\n" + b"\xff" * 20)
+    assert raw.line() == b"c1 OK DEFLATE active"
+    assert raw.buffer == b""
+    assert closed_within(raw, 2.0) is not None

@@ -198,3 +198,6 @@ def test_view_is_what_select_needs_without_a_row_per_message(store, account, inb
     assert view.keywords == ("$Work", "Later")
     assert view.first_unseen == 3
     assert [m.uid for m in store.messages(account, inbox.id, uids=[4, 1, 99])] == [1, 4]
+    assert [m.uid for m in store.messages(account, inbox.id, uids=[1, 2, 3])] == [1, 3]
+    assert [m.uid for m in store.messages(account, inbox.id, uids=[4, 1])] == [1, 4]
+    assert store.messages(account, inbox.id, uids=[]) == []
