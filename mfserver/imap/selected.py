@@ -10,8 +10,12 @@ Implementation notes:
   twice whatever order the bus and the database answer in.
 - RFC 3501 7.4.1: EXPUNGE must not be sent while answering FETCH, STORE or SEARCH (their
   non-UID forms), so removals found then are held back and their UIDs stay in the view until
-  a command allows them; message numbers never shift under the client mid-command.
-- The session's own flag changes were answered already; they are not echoed again.
+  the next command that allows them, which tells them even if nothing else changed; message
+  numbers never shift under the client mid-command. Removals are told before the FETCH lines
+  of the same update, whose numbers count without them.
+- The session's own flag changes were answered already; they are not echoed again, except
+  after a STORE .SILENT on a message whose flags another session had changed untold
+  (RFC 3501 6.4.6: the client must learn of that change).
 """
 
 from __future__ import annotations
