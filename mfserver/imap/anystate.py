@@ -18,6 +18,7 @@ from typing import Any
 from twisted.internet import defer, task
 
 from mfserver import __version__
+from mfserver.auth import sasl
 from mfserver.imap.commands import Command
 from mfserver.imap.session import (
     ANY,
@@ -29,7 +30,6 @@ from mfserver.imap.session import (
     Reply,
     bad,
     command,
-    decode_sasl,
     no,
     ok,
 )
@@ -125,7 +125,7 @@ def login(session: IMAPSession, cmd: Command) -> Reply | defer.Deferred[Reply]:
 @command("AUTHENTICATE", frozenset({NOT_AUTHENTICATED}))
 def authenticate(session: IMAPSession, cmd: Command) -> Reply | defer.Deferred[Reply]:
     mechanism = cmd.args.mechanism.upper()
-    if mechanism not in ("PLAIN", "LOGIN"):
+    if mechanism not in sasl.MECHANISMS:
         return no(f"Unsupported authentication mechanism {mechanism}", "CANNOT")
     if not session.login_allowed():
         return no("Authenticate after STARTTLS", "PRIVACYREQUIRED")
@@ -135,61 +135,44 @@ def authenticate(session: IMAPSession, cmd: Command) -> Reply | defer.Deferred[R
 
 
 class SaslExchange:
-    """The challenge/response lines of AUTHENTICATE PLAIN or LOGIN."""
+    """AUTHENTICATE PLAIN or LOGIN on the wire; the exchange itself is auth.sasl's."""
+
+    REFUSALS = {"cancelled": bad("Authentication cancelled"),
+                "base64": bad("Invalid base64 in the response"),
+                "malformed": bad("Malformed credentials"),
+                "authzid": no("Acting as another user is not allowed", "AUTHORIZATIONFAILED")}
 
     def __init__(self, session: IMAPSession, mechanism: str) -> None:
         self.session = session
         self.mechanism = mechanism
-        self.answers: list[bytes] = []
         self.done: defer.Deferred[Reply] = defer.Deferred()
 
     def start(self, initial: bytes | None) -> defer.Deferred[Reply]:
-        if initial is not None:
-            self.answers.append(initial)
+        self.exchange = sasl.Exchange(self.mechanism, initial)
         self._next()
         return self.done
 
-    def _expected(self) -> int:
-        return 1 if self.mechanism == "PLAIN" else 2
-
     def _next(self) -> None:
-        if len(self.answers) >= self._expected():
-            self.session.connection.read_lines(None)
-            self._check()
+        if not self.exchange.complete:
+            self.session.send(b"+ " + self.exchange.prompt() + b"\r\n")
+            self.session.connection.read_lines(self._line)
             return
-        prompt = b"" if self.mechanism == "PLAIN" else \
-            (b"VXNlcm5hbWU6" if not self.answers else b"UGFzc3dvcmQ6")  # Username: Password:
-        self.session.send(b"+ " + prompt + b"\r\n")
-        self.session.connection.read_lines(self._line)
+        self.session.connection.read_lines(None)
+        try:
+            login, secret = self.exchange.credentials()
+        except sasl.SaslError as error:
+            self.done.callback(self.REFUSALS[error.reason])
+            return
+        self.session.authenticate(login, secret).chainDeferred(self.done)
 
     def _line(self, line: bytes) -> None:
-        if line.strip() == b"*":
-            self.session.connection.read_lines(None)
-            self.done.callback(bad("Authentication cancelled"))
-            return
-        decoded = decode_sasl(line.decode("ascii", "replace").strip())
-        if decoded is None:
-            self.session.connection.read_lines(None)
-            self.done.callback(bad("Invalid base64 in the response"))
-            return
-        self.answers.append(decoded)
-        self._next()
-
-    def _check(self) -> None:
         try:
-            if self.mechanism == "PLAIN":
-                authzid, login, secret = self.answers[0].split(b"\0")
-                if authzid and authzid != login:
-                    self.done.callback(no("Acting as another user is not allowed",
-                                          "AUTHORIZATIONFAILED"))
-                    return
-            else:
-                login, secret = self.answers
-            login_text, secret_text = login.decode("utf-8"), secret.decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            self.done.callback(bad("Malformed credentials"))
+            self.exchange.respond(line)
+        except sasl.SaslError as error:
+            self.session.connection.read_lines(None)
+            self.done.callback(self.REFUSALS[error.reason])
             return
-        self.session.authenticate(login_text, secret_text).chainDeferred(self.done)
+        self._next()
 
 
 @command("IDLE", frozenset({SELECTED, "authenticated"}))

@@ -17,8 +17,6 @@ Implementation notes:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -346,13 +344,3 @@ def read_changes(store: Store, account_id: int, folder_id: int, since: int) -> C
     changed = store.messages(account_id, folder_id, changed_since=since)
     vanished = store.vanished(account_id, folder_id, since)
     return Changes(changed, vanished, max([highest, *(info.modseq for info in changed)]))
-
-
-def decode_sasl(text: str) -> bytes | None:
-    """A base64 SASL response; None when it is not valid base64."""
-    if text == "=":
-        return b""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None

@@ -18,11 +18,9 @@ Implementation notes:
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from twisted.internet import defer
 
+from mfserver.auth import sasl
 from mfserver.pop3.parser import Command
 from mfserver.pop3.session import (
     AUTH,
@@ -37,7 +35,7 @@ from mfserver.pop3.session import (
     ok,
 )
 
-MECHANISMS = ("PLAIN", "LOGIN")
+MECHANISMS = sasl.MECHANISMS
 ANY = {AUTHORIZATION, TRANSACTION}
 
 
@@ -99,7 +97,7 @@ def auth(session: POP3Session, cmd: Command) -> Reply | defer.Deferred[Reply]:
         return err(f"Unsupported authentication mechanism {mechanism[:20]}")
     initial = None
     if len(cmd.args) == 2:
-        initial = decode_sasl(cmd.args[1])
+        initial = sasl.decode_response(cmd.args[1])
         if initial is None:
             return err("Invalid base64 in the initial response")
     session.user = None
@@ -107,32 +105,35 @@ def auth(session: POP3Session, cmd: Command) -> Reply | defer.Deferred[Reply]:
 
 
 class SaslExchange:
-    """The challenge/response lines of AUTH PLAIN or LOGIN (RFC 5034 4)."""
+    """AUTH PLAIN or LOGIN on the wire (RFC 5034 4); the exchange itself is auth.sasl's."""
+
+    REFUSALS = {"cancelled": err("Authentication cancelled"),
+                "base64": err("Invalid base64 in the response"),
+                "malformed": err("Malformed credentials", AUTH),
+                "authzid": err("Acting as another user is not allowed", AUTH)}
 
     def __init__(self, session: POP3Session, mechanism: str) -> None:
         self.session = session
         self.mechanism = mechanism
-        self.answers: list[bytes] = []
         self.done: defer.Deferred[Reply] = defer.Deferred()
 
     def start(self, initial: bytes | None) -> defer.Deferred[Reply]:
-        if initial is not None:
-            self.answers.append(initial)
+        self.exchange = sasl.Exchange(self.mechanism, initial)
         self._next()
         return self.done
 
-    def _expected(self) -> int:
-        return 1 if self.mechanism == "PLAIN" else 2
-
     def _next(self) -> None:
-        if len(self.answers) >= self._expected():
-            self.session.connection.read_lines(None)
-            self._check()
+        if not self.exchange.complete:
+            self.session.send(b"+ " + self.exchange.prompt() + b"\r\n")
+            self.session.connection.read_lines(self._line)
             return
-        prompt = b"" if self.mechanism == "PLAIN" else \
-            (b"VXNlcm5hbWU6" if not self.answers else b"UGFzc3dvcmQ6")  # Username: Password:
-        self.session.send(b"+ " + prompt + b"\r\n")
-        self.session.connection.read_lines(self._line)
+        self.session.connection.read_lines(None)
+        try:
+            login, secret = self.exchange.credentials()
+        except sasl.SaslError as error:
+            self.done.callback(self.REFUSALS[error.reason])
+            return
+        self.session.authenticate(login, secret).chainDeferred(self.done)
 
     def _end(self, reply: Reply) -> None:
         self.session.connection.read_lines(None)
@@ -142,37 +143,9 @@ class SaslExchange:
         if line is None:
             self._end(err("Authentication response too long"))
             return
-        if line.strip() == b"*":
-            self._end(err("Authentication cancelled"))
-            return
-        decoded = decode_sasl(line.decode("ascii", "replace").strip())
-        if decoded is None:
-            self._end(err("Invalid base64 in the response"))
-            return
-        self.answers.append(decoded)
-        self._next()
-
-    def _check(self) -> None:
         try:
-            if self.mechanism == "PLAIN":
-                authzid, login, secret = self.answers[0].split(b"\0")
-                if authzid and authzid != login:
-                    self.done.callback(err("Acting as another user is not allowed", AUTH))
-                    return
-            else:
-                login, secret = self.answers
-            login_text, secret_text = login.decode("utf-8"), secret.decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            self.done.callback(err("Malformed credentials", AUTH))
+            self.exchange.respond(line)
+        except sasl.SaslError as error:
+            self._end(self.REFUSALS[error.reason])
             return
-        self.session.authenticate(login_text, secret_text).chainDeferred(self.done)
-
-
-def decode_sasl(text: str) -> bytes | None:
-    """A base64 SASL response ("=" is the empty one); None when it is not valid base64."""
-    if text == "=":
-        return b""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
+        self._next()
