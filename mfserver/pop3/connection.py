@@ -28,13 +28,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from twisted.internet import defer, interfaces, protocol, reactor
+from twisted.internet import defer, protocol
 from twisted.logger import Logger
-from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
-from mfserver.logs import peer
+from mfserver.wire import Connection
 
 log = Logger()
 
@@ -44,7 +42,6 @@ MAX_BUFFER = 256 * 1024
 MAX_BAD = 10
 PRE_AUTH_TIMEOUT = 10 * 60  # RFC 1939 3: any autologout timer is at least 10 minutes
 AUTH_TIMEOUT = 10 * 60
-CLOSE_GRACE = 5.0
 
 LineHandler = Callable[[bytes | None], None]
 
@@ -59,53 +56,24 @@ class Session(Protocol):
     def connection_lost(self) -> None: ...
 
 
-@implementer(interfaces.IPushProducer)
-class POP3Connection(protocol.Protocol, TimeoutMixin):
+class POP3Connection(Connection):
     """One client connection; `session_factory(connection)` makes its session."""
+
+    initial_timeout = PRE_AUTH_TIMEOUT
 
     def __init__(self, session_factory: Callable[[POP3Connection], Session],
                  tls_context: Any, *, secure: bool) -> None:
+        super().__init__(tls_context, secure=secure)
         self._session_factory = session_factory
-        self.tls_context = tls_context
-        self.secure = secure
-        self.session: Session | None = None
         self._buffer = bytearray()
         self._discarding = False  # throwing away the rest of an overlong line
         self._busy = False
         self._line_handler: LineHandler | None = None
         self._bad_in_a_row = 0
         self._paused_input = False
-        self._paused_output = False
-        self._writable: list[defer.Deferred[None]] = []
-        self._producing = False  # registered as the transport's producer
-        self.closing = False
-        self._abort: Any = None
-        self._clock: Any = reactor
 
-    # -- life cycle -------------------------------------------------------------------------
-
-    def connectionMade(self) -> None:
-        # Nagle would hold an answer written after a thread round trip until the client ACKs
-        # the one before it (40 ms with delayed ACKs) when commands are pipelined.
-        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if set_no_delay is not None:
-            set_no_delay(True)
-        self.transport.registerProducer(self, True)
-        self._producing = True
-        self.setTimeout(PRE_AUTH_TIMEOUT)
-        self.session = self._session_factory(self)
-        self.write(self.session.greeting())
-
-    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
-        self.setTimeout(None)
-        if self._abort is not None and self._abort.active():
-            self._abort.cancel()
-        self._abort = None
-        self.closing = True
-        self._wake_writers()
-        if self.session is not None:
-            session, self.session = self.session, None
-            session.connection_lost()
+    def make_session(self) -> Session:
+        return self._session_factory(self)
 
     def timeoutConnection(self) -> None:
         if self.session is not None and not self._busy:
@@ -115,68 +83,6 @@ class POP3Connection(protocol.Protocol, TimeoutMixin):
     def logged_in(self) -> None:
         """The session entered the TRANSACTION state: the longer idle timeout applies."""
         self.setTimeout(AUTH_TIMEOUT)
-
-    def close(self) -> None:
-        """Close after what was written is sent; abort if the peer does not let go."""
-        if self.closing and self._abort is not None:
-            return
-        self.closing = True
-        self._wake_writers()
-        if self._producing:
-            # TLS shuts down only once no producer is registered (TLSMemoryBIOProtocol)
-            self._producing = False
-            self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        self._abort = self._clock.callLater(CLOSE_GRACE, self._abort_now)
-
-    def _abort_now(self) -> None:
-        self._abort = None
-        if self.transport.connected:
-            self.transport.abortConnection()
-
-    @property
-    def peer(self) -> str:
-        """The client's address as the log may show it ("-" unless the admin allows)."""
-        return peer(self.transport.getPeer())
-
-    @property
-    def client_address(self) -> str | None:
-        """The client's address for throttling; never logged."""
-        return getattr(self.transport.getPeer(), "host", None)
-
-    # -- output -----------------------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        if not data:
-            return
-        if not self._paused_output:
-            self.resetTimeout()
-        self.transport.write(data)
-
-    def wait_writable(self) -> defer.Deferred[None]:
-        """Fires when the client has read enough of what we sent to send more (or when the
-        connection is gone: check `closing`)."""
-        if not self._paused_output or self.closing:
-            return defer.succeed(None)
-        waiter: defer.Deferred[None] = defer.Deferred()
-        self._writable.append(waiter)
-        return waiter
-
-    def _wake_writers(self) -> None:
-        waiters, self._writable = self._writable, []
-        for waiter in waiters:
-            waiter.callback(None)  # the command sees `closing` and stops
-
-    def pauseProducing(self) -> None:
-        self._paused_output = True
-
-    def resumeProducing(self) -> None:
-        self._paused_output = False
-        self.resetTimeout()
-        self._wake_writers()
-
-    def stopProducing(self) -> None:
-        self.closing = True
 
     # -- modes the session switches ---------------------------------------------------------
 

@@ -10,6 +10,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from mfserver import wire
 from mfserver.pop3 import connection as conn
 
 
@@ -231,7 +232,7 @@ def test_close_aborts_a_peer_that_does_not_let_go():
     transport.abortConnection = lambda: aborted.append(True)
     transport.connected = True
     connection.close()
-    clock.advance(conn.CLOSE_GRACE)
+    clock.advance(wire.CLOSE_GRACE)
     assert aborted == [True]
 
 
