@@ -7,7 +7,7 @@ Implementation notes:
 - Blocking work (database, disk, password hashing) runs in our own thread pool through
   `Services.run_blocking`, never on the reactor thread and never in the reactor's default pool
   (which also does name resolution).
-- Protocol listeners are added here as each protocol lands (IMAP and POP3 now; SMTP and DAV
+- Protocol listeners are added here as each protocol lands (SMTP, IMAP and POP3 now; DAV
   next).
 """
 
@@ -30,6 +30,9 @@ from mfserver.logs import make_observer
 from mfserver.pop3.server import pop3_factory
 from mfserver.pop3.session import POP3Services
 from mfserver.runtime import Runtime, open_runtime
+from mfserver.smtp.ratelimit import RateLimiter
+from mfserver.smtp.server import smtp_factory
+from mfserver.smtp.session import SMTPServices
 from mfserver.store import ChangeBus
 from mfserver.tls import context_factory, ensure_certificate
 from mfserver.web.site import make_site
@@ -111,6 +114,22 @@ def make_service(settings: Settings) -> service.MultiService:
     if settings.listen.pop3s:
         _listen(top, "pop3s", settings.listen.pop3s, addresses,
                 pop3_factory(pop3, tls, implicit_tls=True), tls)
+    smtp = SMTPServices(settings.server.hostname, portal, runtime.directory, runtime.store,
+                        run_blocking, max_message_size=settings.smtp.max_message_size,
+                        max_recipients=settings.smtp.max_recipients,
+                        allow_plaintext_login=settings.auth.allow_plaintext_login,
+                        vrfy=settings.smtp.vrfy,
+                        received_client_ip=settings.privacy.received_client_ip,
+                        rate_limiter=RateLimiter(settings.smtp.send_limit_per_hour))
+    if settings.listen.smtp:
+        _listen(top, "smtp", settings.listen.smtp, addresses,
+                smtp_factory(smtp, tls, submission=False))
+    if settings.listen.submission:
+        _listen(top, "submission", settings.listen.submission, addresses,
+                smtp_factory(smtp, tls, submission=True))
+    if settings.listen.smtps:
+        _listen(top, "smtps", settings.listen.smtps, addresses,
+                smtp_factory(smtp, tls, submission=True, implicit_tls=True), tls)
     if settings.listen.https:
         _listen(top, "https", settings.listen.https, addresses,
                 make_site(settings.server.hostname), tls)

@@ -179,12 +179,26 @@ SCHEMA: dict[str, tuple[str, list[Option]]] = {
         Option("max_delay", "15m", "Longest time a throttled client or account must wait; "
                "the throttle never locks anyone out for longer.", duration),
     ]),
+    "smtp": ("The SMTP server: inbound (MX) and submission.", [
+        Option("max_message_size", "50M", "Largest message accepted (announced as SIZE).",
+               size),
+        Option("max_recipients", 100, "Most recipients of one message; more get 452 and are "
+               "sent in another transaction by the client.", integer(1, 100000)),
+        Option("send_limit_per_hour", 500, "Recipients one account may send to per hour "
+               "through submission; 0 means no limit.", integer(0, 10000000)),
+        Option("vrfy", False, "Answer VRFY with whether an address exists here (helps "
+               "address harvesters; off answers 252 as RFC 5321 allows).", boolean),
+    ]),
     "imap": ("The IMAP server.", [
         Option("append_limit", "50M", "Largest message a client may upload with APPEND "
                "(announced as APPENDLIMIT).", size),
     ]),
     "privacy": ("What the server remembers about people.", [
         Option("log_client_ip", False, "Write client IP addresses into the log.", boolean),
+        Option("received_client_ip", True, "Name the sending server's IP address in the "
+               "Received header of inbound mail (helps spam analysis; it is a mail server's "
+               "address, not a person's). Submitted mail never carries the client's address.",
+               boolean),
     ]),
     "store": ("Mail storage.", [
         Option("default_quota", "2G", "Quota of a new account; 0 means unlimited.", size),

@@ -1,0 +1,217 @@
+"""A real server for the SMTP wire tests: `twistd -ny mfserver.tac` on a temporary data
+directory with a trustme certificate; one server for the whole package.
+
+Accounts (domain example.org): alice (alias info@, one enabled and one disabled disposable
+address), bob, carol, and `user0`.. for tests that need a mailbox of their own. Domain
+catchall.test has a catch-all to carol. Messages are read back over IMAP.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+
+from mfserver.config import load_settings
+from mfserver.runtime import open_runtime
+from tests.harness import Server, cli, free_port, write_config
+
+PASSWORD = "smtp test password"
+HOST = "mail.example.test"
+ACCOUNTS = 30
+MAX_SIZE = 1024 * 1024
+MAX_RECIPIENTS = 5
+
+
+@dataclass
+class SMTPServer:
+    config: Path
+    smtp: int
+    submission: int
+    smtps: int
+    imaps: int
+    context: ssl.SSLContext
+    ca_file: Path
+    server: Server
+    free: Iterator[str]
+    disposable_on: str
+    disposable_off: str
+
+    def inbound(self) -> smtplib.SMTP:
+        """A client of the MX port (25's stand-in), after EHLO."""
+        client = smtplib.SMTP("127.0.0.1", self.smtp, local_hostname="client.example.net",
+                              timeout=30)
+        client.ehlo()
+        return client
+
+    def submit(self, user: str | None = "alice", password: str = PASSWORD,
+               implicit: bool = False) -> smtplib.SMTP:
+        """A submission client after STARTTLS (or on the implicit TLS port), logged in."""
+        if implicit:
+            client: smtplib.SMTP = smtplib.SMTP_SSL("127.0.0.1", self.smtps,
+                                                    local_hostname="laptop.home",
+                                                    context=self.context, timeout=30)
+        else:
+            client = smtplib.SMTP("127.0.0.1", self.submission, local_hostname="laptop.home",
+                                  timeout=30)
+            client.starttls(context=self.context)
+        client.ehlo()
+        if user is not None:
+            client.login(user, password)
+        return client
+
+    def imap(self, user: str) -> imaplib.IMAP4_SSL:
+        client = imaplib.IMAP4_SSL("127.0.0.1", self.imaps, ssl_context=self.context,
+                                   timeout=30)
+        client.login(user, PASSWORD)
+        return client
+
+    def messages(self, user: str, folder: str = "INBOX") -> list[bytes]:
+        """Every message in the user's folder, as stored."""
+        client = self.imap(user)
+        try:
+            client.select(folder, readonly=True)
+            _, data = client.uid("SEARCH", None, "ALL")
+            uids = data[0].split()
+            out = []
+            for uid in uids:
+                _, parts = client.uid("FETCH", uid, "(BODY.PEEK[])")
+                out.append(parts[0][1])
+            return out
+        finally:
+            client.logout()
+
+    def cli(self, *args: str, stdin: str | bytes | None = None) -> str:
+        return cli(*args, config=self.config, stdin=stdin, check=True).stdout
+
+    def account(self) -> str:
+        """A user nobody else in this package uses."""
+        return next(self.free)
+
+
+@pytest.fixture(scope="package")
+def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPServer]:
+    base = tmp_path_factory.mktemp("smtp")
+    authority = trustme.CA()
+    leaf = authority.issue_cert(HOST, "127.0.0.1", common_name=HOST)
+    leaf.private_key_pem.write_to_path(str(base / "server.key"))
+    leaf.cert_chain_pems[0].write_to_path(str(base / "cert.pem"))
+    for extra in leaf.cert_chain_pems[1:]:
+        with open(base / "cert.pem", "ab") as handle:
+            handle.write(extra.bytes())
+    authority.cert_pem.write_to_path(str(base / "ca.pem"))
+    ports = {"smtp": free_port(), "submission": free_port(), "smtps": free_port(),
+             "imaps": free_port()}
+    config = write_config(base / "data", ports=ports,
+                          server={"hostname": HOST},
+                          smtp={"max_message_size": MAX_SIZE,
+                                "max_recipients": MAX_RECIPIENTS,
+                                "send_limit_per_hour": 40},
+                          tls={"certificate": str(base / "cert.pem"),
+                               "private_key": str(base / "server.key")})
+    users = [f"user{n}" for n in range(ACCOUNTS)]
+    enabled, disabled = add_accounts(config, users)
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    server = Server(config).start(wait_for=ports["smtp"])
+    try:
+        yield SMTPServer(config, ports["smtp"], ports["submission"], ports["smtps"],
+                         ports["imaps"], context, base / "ca.pem", server, iter(users),
+                         enabled, disabled)
+    finally:
+        server.stop()
+
+
+def add_accounts(config: Path, users: list[str]) -> tuple[str, str]:
+    """The accounts; gives alice's enabled and disabled disposable addresses."""
+    runtime = open_runtime(load_settings(config, environ={}))
+    try:
+        directory = runtime.directory
+        for domain in ("example.org", "catchall.test"):
+            directory.add_domain(domain)
+            runtime.ensure_domain_keys(domain)
+        for user in ["alice", "bob", "carol", *users]:
+            info = directory.add_account(user, PASSWORD, address=f"{user}@example.org")
+            runtime.store.provision(info.id)
+        directory.add_alias("alice", "info@example.org")
+        enabled = directory.add_disposable("alice", "example.org", label="shop").address
+        disabled = directory.add_disposable("alice", "example.org", label="old").address
+        directory.set_address_enabled(disabled, False)
+        directory.set_catch_all("catchall.test", "carol")
+        return enabled, disabled
+    finally:
+        runtime.close()
+
+
+def message(subject: str = "hello", sender: str = "someone@example.net",
+            to: str = "alice@example.org", body: bytes = b"Hello there.\r\n") -> bytes:
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{subject.replace(' ', '.')}@example.net>\r\n\r\n").encode() + body
+
+
+class RawSMTP:
+    """A line-level SMTP client: transcript tests read exactly what a client sees."""
+
+    def __init__(self, port: int, context: ssl.SSLContext | None = None) -> None:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.context = context
+        self.sock = context.wrap_socket(raw, server_hostname=HOST) if context else raw
+        self.buffer = b""
+        self.greeting = self.reply()
+
+    def starttls(self, context: ssl.SSLContext) -> bytes:
+        answer = self.command(b"STARTTLS")
+        self.sock = context.wrap_socket(self.sock, server_hostname=HOST)
+        return answer
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed; had {self.buffer!r}")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def reply(self) -> bytes:
+        """One whole reply; multi-line replies joined by newlines."""
+        lines = [self.line()]
+        while lines[-1][3:4] == b"-":
+            lines.append(self.line())
+        return b"\n".join(lines)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def command(self, text: bytes) -> bytes:
+        self.send(text + b"\r\n")
+        return self.reply()
+
+    def closed(self) -> bool:
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buffer += chunk
+        except (ConnectionError, ssl.SSLError):
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(smtp_server: SMTPServer) -> Iterator[RawSMTP]:
+    client = RawSMTP(smtp_server.smtp)
+    yield client
+    client.close()
