@@ -43,6 +43,7 @@ class SMTPServer:
     free: Iterator[str]
     disposable_on: str
     disposable_off: str
+    app_password: str   # dave's: dave has TOTP on, so only app passwords log in to SMTP
 
     def inbound(self) -> smtplib.SMTP:
         """A client of the MX port (25's stand-in), after EHLO."""
@@ -117,27 +118,28 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPServer
                           tls={"certificate": str(base / "cert.pem"),
                                "private_key": str(base / "server.key")})
     users = [f"user{n}" for n in range(ACCOUNTS)]
-    enabled, disabled = add_accounts(config, users)
+    enabled, disabled, app_password = add_accounts(config, users)
     context = ssl.create_default_context()
     authority.configure_trust(context)
     server = Server(config).start(wait_for=ports["smtp"])
     try:
         yield SMTPServer(config, ports["smtp"], ports["submission"], ports["smtps"],
                          ports["imaps"], context, base / "ca.pem", server, iter(users),
-                         enabled, disabled)
+                         enabled, disabled, app_password)
     finally:
         server.stop()
 
 
-def add_accounts(config: Path, users: list[str]) -> tuple[str, str]:
-    """The accounts; gives alice's enabled and disabled disposable addresses."""
+def add_accounts(config: Path, users: list[str]) -> tuple[str, str, str]:
+    """The accounts; gives alice's enabled and disabled disposable addresses and dave's app
+    password."""
     runtime = open_runtime(load_settings(config, environ={}))
     try:
         directory = runtime.directory
         for domain in ("example.org", "catchall.test"):
             directory.add_domain(domain)
             runtime.ensure_domain_keys(domain)
-        for user in ["alice", "bob", "carol", *users]:
+        for user in ["alice", "bob", "carol", "dave", *users]:
             info = directory.add_account(user, PASSWORD, address=f"{user}@example.org")
             runtime.store.provision(info.id)
         directory.add_alias("alice", "info@example.org")
@@ -145,7 +147,9 @@ def add_accounts(config: Path, users: list[str]) -> tuple[str, str]:
         disabled = directory.add_disposable("alice", "example.org", label="old").address
         directory.set_address_enabled(disabled, False)
         directory.set_catch_all("catchall.test", "carol")
-        return enabled, disabled
+        runtime.second_factor.enable_totp("dave", issuer=HOST)
+        app_password = runtime.second_factor.add_app_password("dave", "thunderbird")
+        return enabled, disabled, app_password
     finally:
         runtime.close()
 
