@@ -10,6 +10,9 @@ Implementation notes:
 - Keys come only through the given `Resolver` (dnsbridge). dkimpy's `verify_sig` would turn
   a missing key into plain False, so the key is loaded here and the signature checked with
   dkimpy's `verify_sig_process`.
+- At most `MAX_SIGNATURES` signatures are verified, the topmost ones (RFC 6376 §6.1 lets a
+  verifier limit them): each costs a DNS lookup and a hash of the message. The rest are not
+  reported.
 - Nothing raises: any unexpected error in dkimpy on hostile input becomes "permerror".
 """
 
@@ -26,6 +29,7 @@ from mfserver.mailauth.headers import ascii_domain, split_header
 from mfserver.resolver import Resolver
 
 MINIMUM_RSA_BITS = 1024
+MAX_SIGNATURES = 10
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,11 @@ def verify_signatures(message: bytes, resolver: Resolver) -> list[DkimResult]:
     except Exception:  # dkimpy's header parser rejects the message: nothing verifies
         fields, _ = split_header(message)
         return [_describe(_tags(field.raw.split(b":", 1)[1]), "permerror", "malformed header")
-                for field in fields if field.name == "dkim-signature"]
+                for field in fields if field.name == "dkim-signature"][:MAX_SIGNATURES]
     values = [value for name, value in verifier.headers if name.lower() == b"dkim-signature"]
     dnsfunc = dkim_dnsfunc(resolver)
     results = []
-    for index, value in enumerate(values):
+    for index, value in enumerate(values[:MAX_SIGNATURES]):
         tags = _tags(value)
         try:
             result, reason = verifier.check(index, dnsfunc)

@@ -19,6 +19,9 @@ Implementation notes:
 - Authors (§6.6.1): each From address is evaluated; any failure fails the message with the
   strictest disposition among the failures. No From field, several From fields, or an
   address without a domain can never pass: without a failure they give "permerror".
+- At most `MAX_AUTHOR_DOMAINS` author domains are looked up (each costs DNS queries); a
+  message naming more gets "permerror" with disposition "reject", which §6.6.1 allows for
+  multi-valued From fields, so hiding a domain behind many others gains nothing.
 - pct (§6.6.4): a failing message gets the published disposition with probability pct/100,
   otherwise the next milder one (reject → quarantine → none). `sample` is injectable.
 """
@@ -37,6 +40,7 @@ from mfserver.mailauth.spfcheck import SpfResult
 from mfserver.resolver import Resolver, TemporaryDNSError
 
 POLICIES = ("none", "quarantine", "reject")
+MAX_AUTHOR_DOMAINS = 20
 _MILDER = {"reject": "quarantine", "quarantine": "none", "none": "none"}
 _STRICTNESS = {policy: rank for rank, policy in enumerate(POLICIES)}
 _VERSION = re.compile(r"^\s*v\s*=\s*DMARC1\s*(;|$)")
@@ -138,6 +142,9 @@ def evaluate(fields: list[Field], spf: SpfResult, dkim: Sequence[DkimResult],
     """The DMARC result for a message with these header fields and SPF/DKIM results."""
     addresses, problem = author_addresses(fields)
     authors = list(dict.fromkeys(domain_of(address) for address in addresses))
+    if len(authors) > MAX_AUTHOR_DOMAINS:
+        return DmarcResult("permerror", authors[0], "", "reject",
+                           f"more than {MAX_AUTHOR_DOMAINS} author domains")
     results = [_one_author(author, spf, dkim, resolver, sample) for author in authors]
     failures = [result for result in results if result.result == "fail"]
     if failures:

@@ -7,7 +7,6 @@ Everything is offline: DNS is a `StaticResolver`, the outside world's stand-in.
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
 import pytest
 
@@ -75,8 +74,3 @@ def published(tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture
 def resolver(published: dict[tuple[str, str], list[str]]) -> StaticResolver:
     return StaticResolver(published)
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path

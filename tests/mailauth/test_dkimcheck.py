@@ -134,3 +134,11 @@ def test_foreign_domain_signature_passes_with_its_own_domain(keys, resolver):
                         signature_algorithm=b"ed25519-sha256") + MESSAGE
     outcome = verify_signatures(message, resolver)
     assert [(r.result, r.domain) for r in outcome] == [("pass", "lists.example.org")]
+
+
+def test_only_the_topmost_signatures_are_verified(signed, resolver):
+    broken = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=x; h=from\r\n"
+    outcome = verify_signatures(broken * 9 + signed, resolver)
+    assert [r.result for r in outcome] == ["permerror"] * 9 + ["pass"]
+    assert verify_signatures(broken * 20, resolver) == [
+        verify_signatures(broken, resolver)[0]] * 10

@@ -202,3 +202,11 @@ def test_missing_or_unusable_from_is_permerror(authors):
     outcome = evaluate(message(*authors), spf("pass", "example.com"), NO_DKIM,
                        StaticResolver())
     assert (outcome.result, outcome.disposition) == ("permerror", "none")
+
+
+def test_too_many_author_domains_are_rejected_without_lookups():
+    resolver = StaticResolver()
+    authors = ", ".join(f"x@d{number}.example" for number in range(21))
+    outcome = evaluate(message(authors), NO_SPF, NO_DKIM, resolver)
+    assert (outcome.result, outcome.disposition) == ("permerror", "reject")
+    assert resolver.queries == []

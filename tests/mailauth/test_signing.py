@@ -109,3 +109,13 @@ def test_opendkim_rejects_a_changed_body(tmp_path, keys, published):
     signed = sign_message(MESSAGE, DOMAIN, keys).replace(b"noon", b"one")
     assert sorted(opendkim_verdicts(tmp_path, signed, published)) == [
         ("fail", "ed25519-sha256"), ("fail", "rsa-sha256")]
+
+
+def test_utf8_header_fields_sign_and_verify(tmp_path, keys, resolver, published):
+    """SMTPUTF8 mail (RFC 6532): 8-bit header fields are signed and verified as bytes."""
+    message = MESSAGE.replace(b"Subject: Lunch on Friday",
+                              "Subject: Mittagessen am Freitag – grüß dich".encode())
+    signed = sign_message(message, DOMAIN, keys)
+    assert [r.result for r in verify_signatures(signed, resolver)] == ["pass", "pass"]
+    assert sorted(opendkim_verdicts(tmp_path, signed, published)) == [
+        ("pass", "ed25519-sha256"), ("pass", "rsa-sha256")]
