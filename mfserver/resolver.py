@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import dns.exception
 import dns.name
 import dns.resolver
 import dns.reversename
+
+if TYPE_CHECKING:
+    from mfserver.config import Settings
 
 RECORD_TYPES = ("A", "AAAA", "MX", "TXT", "PTR", "CNAME", "TLSA")
 
@@ -71,6 +74,11 @@ class SystemResolver:
         except dns.name.LabelTooLong:
             return []
         return [_render(record, rtype) for record in answer]
+
+
+def make_resolver(settings: Settings) -> SystemResolver:
+    """The resolver configured in `[dns]`: the given name servers, or the system's."""
+    return SystemResolver(settings.dns.nameservers, timeout=float(settings.dns.timeout))
 
 
 def _render(record: object, rtype: str) -> str:

@@ -95,6 +95,13 @@ def ip_addresses(value: Any) -> list[str]:
     return result
 
 
+def nameservers(value: Any) -> list[str]:
+    """A list of IP addresses, possibly empty."""
+    if value == []:
+        return []
+    return ip_addresses(value)
+
+
 def database_url(value: Any) -> str:
     value = string(value)
     if value and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
@@ -131,6 +138,13 @@ def duration(value: Any) -> int:
     if not match:
         raise ValueError(f"expected a duration such as 30s, 15m, 12h or 5d, got {value!r}")
     return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def positive_duration(value: Any) -> int:
+    seconds = duration(value)
+    if seconds == 0:
+        raise ValueError("expected a duration of at least 1s")
+    return seconds
 
 
 def _listener(name: str, default: int, what: str) -> Option:
@@ -192,6 +206,13 @@ SCHEMA: dict[str, tuple[str, list[Option]]] = {
     "imap": ("The IMAP server.", [
         Option("append_limit", "50M", "Largest message a client may upload with APPEND "
                "(announced as APPENDLIMIT).", size),
+    ]),
+    "dns": ("The DNS resolver used for mail checks (SPF, DKIM, DMARC) and delivery.", [
+        Option("nameservers", [], "IP addresses of the name servers to ask. Empty: those of "
+               "the system (/etc/resolv.conf). Use a validating resolver you trust.",
+               nameservers),
+        Option("timeout", "5s", "How long one lookup may take before it counts as a "
+               "temporary failure.", positive_duration),
     ]),
     "privacy": ("What the server remembers about people.", [
         Option("log_client_ip", False, "Write client IP addresses into the log.", boolean),
