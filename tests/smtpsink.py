@@ -161,7 +161,7 @@ class SMTPSink:
 
         self._server = Server((self.address, self.port), Handler)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True,
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
                          name=f"smtpsink-{self.port}").start()
         return self
 
