@@ -95,6 +95,7 @@ class SMTPClientConnection(LineOnlyReceiver):
         self._lines: list[str] = []
         self._closed: ConnectionClosed | None = None
         self._tls_pending = False
+        self._lost = False
         self.greeting = self._expect(timeout)
 
     # -- what the conversation calls -----------------------------------------------------
@@ -128,11 +129,11 @@ class SMTPClientConnection(LineOnlyReceiver):
         self.transport.startTLS(creator)
 
     def close(self) -> None:
-        if self.transport is not None and self._closed is None:
+        if self.transport is not None and not self._lost:
             self.transport.loseConnection()
 
     def abort(self) -> None:
-        if self.transport is not None and self._closed is None:
+        if self.transport is not None and not self._lost:
             self.transport.abortConnection()
 
     # -- bytes in ------------------------------------------------------------------------
@@ -187,6 +188,7 @@ class SMTPClientConnection(LineOnlyReceiver):
             waiter.deferred.errback(Failure(error))
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._lost = True
         tls_failed = reason is not None and reason.check(SSL.Error) is not None
         detail = reason.getErrorMessage() if reason is not None else "closed"
         self._fail_all(ConnectionClosed(

@@ -184,7 +184,7 @@ class OutboundQueue:
 
         `sender` "" is the null sender (a bounce: never bounced itself). A message with bytes
         over 127 is marked 8-bit whatever `eightbit` says, so it is never sent to a server
-        that did not offer 8BITMIME.
+        that did not offer 8BITMIME; non-ASCII addresses likewise mark it SMTPUTF8.
         """
         _check_address(sender, "sender")
         if not recipients:
@@ -195,7 +195,9 @@ class OutboundQueue:
         if envid is not None and not _ENVID.fullmatch(envid):
             raise ValueError("bad ENVID (1 to 100 printable ASCII characters)")
         message = to_crlf(message)
-        eightbit = eightbit or any(byte > 127 for byte in message)
+        eightbit = eightbit or not message.isascii()
+        smtputf8 = smtputf8 or not sender.isascii() or not all(
+            recipient.address.isascii() for recipient in checked)
         queue_id = secrets.token_hex(8).upper()
         now = self._now()
         self.spool.write(queue_id, message)
