@@ -64,7 +64,7 @@ def _recipient_fields(report: Report, now: int, retry_until: int) -> list[str]:
                f"Status: {outcome.status}"]
     if outcome.remote_mta:
         fields.append(f"Remote-MTA: dns; {outcome.remote_mta}")
-    if outcome.from_remote:
+    if outcome.from_remote and outcome.text[:3].isdigit():
         fields.append(f"Diagnostic-Code: smtp; {outcome.text}")
     else:
         fields.append(f"Diagnostic-Code: X-mfserver; {outcome.text}")

@@ -45,8 +45,9 @@ class Outcome:
     @classmethod
     def from_reply(cls, code: int, text: str, remote_mta: str, remote_dsn: bool = False,
                    ) -> Outcome:
-        """The outcome a server's reply means: 2xx delivered, 4xx temporary, else permanent."""
-        kind = DELIVERED if 200 <= code < 300 else TEMPORARY if 400 <= code < 500 else PERMANENT
+        """The outcome a server's reply means: 2xx delivered, 5xx permanent, else temporary
+        (a 3xx where none belongs is the server's confusion, not a verdict)."""
+        kind = DELIVERED if 200 <= code < 300 else PERMANENT if 500 <= code < 600 else TEMPORARY
         match = _ENHANCED.match(text)
         if match and match.group(1) == str(code)[0]:
             status = match.group(0)

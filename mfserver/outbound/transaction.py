@@ -234,16 +234,16 @@ async def _converse(connection: SMTPClientConnection, peer: Peer, envelope: Enve
         replies = [await reply for reply in waiting]
     else:
         replies = [await connection.send(commands[0])]
-        if replies[0].code == 250:
+        if replies[0].code // 100 == 2:
             replies += [await connection.send(command) for command in commands[1:]]
     mail_reply = replies[0]
-    if mail_reply.code != 250:
+    if mail_reply.code // 100 != 2:
         _quit(connection)
         return {recipient.id: outcome(mail_reply) for recipient in envelope.recipients}
     results = {}
     accepted = []
     for recipient, reply in zip(envelope.recipients, replies[1:], strict=True):
-        if reply.code in (250, 251):
+        if reply.code // 100 == 2:
             accepted.append(recipient)
         else:
             results[recipient.id] = outcome(reply)
@@ -253,6 +253,8 @@ async def _converse(connection: SMTPClientConnection, peer: Peer, envelope: Enve
     reply = await connection.send("DATA")
     if reply.code == 354:
         reply = await connection.send_message(message, peer.timeout * DATA_TIMEOUT_FACTOR)
+    elif reply.code < 400:  # anything but 354 or a refusal: the message was not sent
+        raise ClientError(f"unexpected reply to DATA: {reply}")
     for recipient in accepted:
         results[recipient.id] = outcome(reply)
     _quit(connection)

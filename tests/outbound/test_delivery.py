@@ -165,3 +165,14 @@ def test_a_crash_mid_delivery_is_retried_when_the_lease_ends(world, sink):
     assert len(sink.messages) == 1
     assert world.queue.list() == []
     assert world.queue.record(claim, []) is False  # the dead process's late word changes nothing
+
+
+def test_a_server_that_skips_354_gets_no_credit_for_the_message(world, sink):
+    sink.fail("data", "250 2.0.0 sure", times=1)
+    world.queue.enqueue("alice@example.org", BOB, MESSAGE)
+    runner = world.runner()
+    world.run(runner)
+    [queued] = world.queue.list()
+    assert "unexpected reply to DATA" in queued.recipients[0].last_reply
+    world.advance(runner, 300)
+    assert len(sink.messages) == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import trustme
 
-from mfserver.outbound import QueuedRecipient
+from mfserver.config import ConfigError
+from mfserver.outbound import QueuedRecipient, QueueRunner
 from tests.outbound.conftest import MESSAGE
 from tests.smtpsink import SMTPSink
 
@@ -137,3 +138,10 @@ def test_smarthost_refusing_the_password_holds_the_mail(world, relay):
     world.queue.enqueue("alice@example.org", BOB, MESSAGE)
     world.run(runner)
     assert "authentication failed: 535 5.7.8 bad credentials" in held_reply(world)
+
+
+def test_a_missing_password_file_is_a_configuration_error(world):
+    settings = world.settings(smarthost="smarthost.test:587", smarthost_username="relay",
+                              smarthost_password_file=str(world.tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="smarthost_password_file: No such file"):
+        QueueRunner(world.queue, world.resolver, None, world.deliver_local, settings)
