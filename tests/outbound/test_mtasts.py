@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import ssl
+import threading
+
 import pytest
 
-from mfserver.outbound.mtasts import MtaSts, PolicyError, parse_policy, parse_txt
+from mfserver.outbound.mtasts import MtaSts, PolicyError, fetch_https, parse_policy, parse_txt
 from mfserver.resolver import StaticResolver
 
 POLICY = b"version: STSv1\nmode: enforce\nmx: mail.example.com\nmx: *.example.net\nmax_age: 600\n"
@@ -67,3 +71,49 @@ def test_a_failing_fetch_without_cache_means_no_policy(database):
 
     resolver = StaticResolver({("_mta-sts.example.com", "TXT"): ["v=STSv1; id=one"]})
     assert MtaSts(database, resolver, fetch).policy("example.com") is None
+
+
+@pytest.fixture
+def policy_server(ca, tmp_path):
+    """An HTTPS server on localhost with a trustme certificate and a few fixed answers."""
+    answers = {
+        "/.well-known/mta-sts.txt": (200, "text/plain", POLICY),
+        "/html": (200, "text/html", POLICY),
+        "/big": (200, "text/plain", b"x" * (64 * 1024 + 1)),
+        "/moved": (301, "text/plain", b""),
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, kind, body = answers.get(self.path, (404, "text/plain", b""))
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            if status == 301:
+                self.send_header("Location", "/.well-known/mta-sts.txt")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None: ...
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    yield f"https://localhost:{server.server_address[1]}", str(cafile)
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_real_fetcher_checks_what_it_gets(policy_server):
+    base, cafile = policy_server
+    assert fetch_https(base + "/.well-known/mta-sts.txt", cafile=cafile) == POLICY
+    for path, reason in (("/html", "content type"), ("/big", "64 KiB"), ("/moved", "HTTP 301"),
+                         ("/none", "HTTP 404")):
+        with pytest.raises(OSError, match=reason):
+            fetch_https(base + path, cafile=cafile)
+    with pytest.raises(OSError):  # the system's CAs do not know the test CA
+        fetch_https(base + "/.well-known/mta-sts.txt")
