@@ -5,7 +5,7 @@ Implementation notes:
   are read as attributes: `settings.listen.imap`, `settings.server.data_dir`.
 - Every error is a `ConfigError` whose message names the file and the key; callers print it as
   one line and exit non-zero before any listener exists.
-- Relative paths (data_dir, certificate, private_key) are resolved against the working directory
+- Relative paths (data_dir, certificate, private_key, the outbound files) are resolved against the working directory
   when the settings are loaded, so later code only sees absolute paths.
 """
 
@@ -130,6 +130,8 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     values["server"]["data_dir"] = _absolute(values["server"]["data_dir"])
     for key in ("certificate", "private_key"):
         values["tls"][key] = _absolute(values["tls"][key])
+    for key in ("ca_file", "smarthost_password_file"):
+        values["outbound"][key] = _absolute(values["outbound"][key])
     if bool(values["tls"]["certificate"]) != bool(values["tls"]["private_key"]):
         raise ConfigError(f"{where}: [tls] certificate and private_key must be set together")
     return Settings({name: Section(name, v) for name, v in values.items()}, source)

@@ -147,6 +147,20 @@ def positive_duration(value: Any) -> int:
     return seconds
 
 
+def host_port(value: Any) -> str:
+    """Empty, or "HOST:PORT" / "[IPv6]:PORT" (the port is required)."""
+    value = string(value).strip()
+    if not value:
+        return value
+    match = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(\d{1,5})", value)
+    if not match or not 0 < int(match.group(2)) <= 65535:
+        raise ValueError(f"expected HOST:PORT such as smtp.example.net:587, got {value!r}")
+    host = match.group(1)
+    if not host.startswith("["):
+        hostname(host)
+    return value
+
+
 def _listener(name: str, default: int, what: str) -> Option:
     return Option(name, default, f"Port for {what}; 0 turns the listener off.", port)
 
@@ -225,6 +239,40 @@ SCHEMA: dict[str, tuple[str, list[Option]]] = {
         Option("default_quota", "2G", "Quota of a new account; 0 means unlimited.", size),
         Option("rescan_interval", "10m", "How often maildirs are checked for files that "
                "other programs added or removed; 0 turns it off.", duration),
+    ]),
+    "outbound": ("Delivery of mail to other servers (the outbound queue).", [
+        Option("lifetime", "5d", "How long a message is retried before it is returned to its "
+               "sender as undeliverable.", duration),
+        Option("retry_base", "5m", "Wait after the first failed attempt; each further wait "
+               "doubles.", duration),
+        Option("retry_cap", "4h", "Longest wait between two attempts.", duration),
+        Option("delay_warning", "4h", "After this long, senders who asked for delay notices "
+               "(NOTIFY=DELAY) get one; 0 sends none.", duration),
+        Option("remote_port", 25, "Port of the remote mail servers (25 on the Internet).",
+               integer(1, 65535)),
+        Option("max_connections", 20, "Most outgoing connections at once.",
+               integer(1, 1000)),
+        Option("max_connections_per_domain", 3, "Most outgoing connections at once to one "
+               "destination domain.", integer(1, 100)),
+        Option("connect_timeout", "30s", "How long to wait for a remote server to accept a "
+               "connection.", duration),
+        Option("command_timeout", "5m", "How long to wait for each reply of a remote server "
+               "(RFC 5321 §4.5.3.2 asks for 5 minutes; 10 after the message data).", duration),
+        Option("mta_sts", True, "Honour the MTA-STS policies that domains publish (RFC 8461): "
+               "in enforce mode, mail goes only to the listed MX hosts over verified TLS.",
+               boolean),
+        Option("ca_file", "", "PEM file of certificate authorities trusted for the smarthost "
+               "and MTA-STS; empty: the system's.", string),
+        Option("smarthost", "", "Relay all outgoing mail through this server (HOST:PORT), for "
+               "hosts whose port 25 is blocked; empty: deliver to each domain's MX.",
+               host_port),
+        Option("smarthost_tls", "starttls", "How to reach the smarthost: STARTTLS on a plain "
+               "port (587) or implicit TLS (465). Its certificate is always verified.",
+               choice("starttls", "implicit")),
+        Option("smarthost_username", "", "User name for AUTH at the smarthost; empty: no "
+               "AUTH.", string),
+        Option("smarthost_password_file", "", "File holding the smarthost password (one "
+               "line); never put the password itself here.", string),
     ]),
     "log": ("Logging.", [
         Option("level", "info", "Least important messages written.",

@@ -10,6 +10,9 @@ Implementation notes:
   folder row and UIDs become visible in increasing order.
 - Secrets are never stored in the clear: passwords and recovery codes as hashes, app passwords
   as SHA-256 of a 120-bit random secret, TOTP seeds encrypted with the server key.
+- The outbound queue (`outbound_*`) keeps one row per queued message and one per recipient;
+  the message bytes live in a spool file named by the message id. A message is claimed by a
+  lease (`claimed_until`, `claim_token`) so several processes can share the queue.
 - Every change to this file needs an alembic revision under `migrations/versions/`.
 """
 
@@ -177,3 +180,54 @@ class Expunged(Base):
         ForeignKey("folders.id", ondelete="CASCADE"), primary_key=True)
     uid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     modseq: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboundMessage(Base):
+    """A message waiting in the outbound queue (its bytes are in DATA/queue/ID)."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(512))  # "" is the null sender
+    envid: Mapped[str | None] = mapped_column(String(100), nullable=True)  # DSN ENVID
+    ret: Mapped[str | None] = mapped_column(String(4), nullable=True)  # DSN RET: FULL | HDRS
+    smtputf8: Mapped[bool] = mapped_column(Boolean, default=False)
+    eightbit: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True)
+    claimed_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class OutboundRecipient(Base):
+    """One recipient of a queued message and where its delivery stands."""
+
+    __tablename__ = "outbound_recipients"
+    __table_args__ = (Index("ix_outbound_recipients_due", "state", "next_attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(512))
+    notify: Mapped[str] = mapped_column(String(32))  # "NEVER" or e.g. "FAILURE,DELAY"
+    orcpt: Mapped[str | None] = mapped_column(String(600), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))  # queued | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[int] = mapped_column(BigInteger)
+    last_reply: Mapped[str | None] = mapped_column(Text, nullable=True)
+    remote_mta: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    delay_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MtaStsPolicy(Base):
+    """A cached MTA-STS policy (RFC 8461 §3.3: kept across restarts until max_age ends)."""
+
+    __tablename__ = "mta_sts_policies"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
