@@ -27,9 +27,14 @@ from mfserver.config import ConfigError, Settings, load_settings
 from mfserver.imap.server import imap_factory
 from mfserver.imap.session import IMAPServices
 from mfserver.logs import make_observer
+from mfserver.outbound import open_queue
+from mfserver.outbound.runner import QueueRunner
 from mfserver.pop3.server import pop3_factory
 from mfserver.pop3.session import POP3Services
+from mfserver.resolver import make_resolver
 from mfserver.runtime import Runtime, open_runtime
+from mfserver.smtp import hooks
+from mfserver.smtp.delivery import LocalDelivery
 from mfserver.smtp.ratelimit import RateLimiter
 from mfserver.smtp.server import smtp_factory
 from mfserver.smtp.session import SMTPServices
@@ -114,13 +119,24 @@ def make_service(settings: Settings) -> service.MultiService:
     if settings.listen.pop3s:
         _listen(top, "pop3s", settings.listen.pop3s, addresses,
                 pop3_factory(pop3, tls, implicit_tls=True), tls)
+    resolver = make_resolver(settings)
+    local = LocalDelivery(runtime.directory, runtime.store)
+    queue = open_queue(settings, runtime.database)
+    runner = QueueRunner(queue, resolver, run_blocking, local.deliver, settings)
+    runner.setServiceParent(top)
+    kick = partial(reactor.callFromThread, runner.kick)
     smtp = SMTPServices(settings.server.hostname, portal, runtime.directory, runtime.store,
                         run_blocking, max_message_size=settings.smtp.max_message_size,
                         max_recipients=settings.smtp.max_recipients,
                         allow_plaintext_login=settings.auth.allow_plaintext_login,
                         vrfy=settings.smtp.vrfy,
                         received_client_ip=settings.privacy.received_client_ip,
-                        rate_limiter=RateLimiter(settings.smtp.send_limit_per_hour))
+                        rate_limiter=RateLimiter(settings.smtp.send_limit_per_hour),
+                        check_authentication=hooks.inbound_checks(resolver,
+                                                                  settings.server.hostname),
+                        sign=hooks.dkim_signer(runtime),
+                        enqueue=hooks.enqueuer(queue, kick),
+                        return_to_sender=hooks.return_to_sender(local, queue, kick))
     if settings.listen.smtp:
         _listen(top, "smtp", settings.listen.smtp, addresses,
                 smtp_factory(smtp, tls, submission=False))

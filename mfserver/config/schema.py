@@ -225,6 +225,8 @@ SCHEMA: dict[str, tuple[str, list[Option]]] = {
         Option("nameservers", [], "IP addresses of the name servers to ask. Empty: those of "
                "the system (/etc/resolv.conf). Use a validating resolver you trust.",
                nameservers),
+        Option("port", 53, "The name servers' port (a local resolver or a test server may "
+               "listen on another).", integer(1, 65535)),
         Option("timeout", "5s", "How long one lookup may take before it counts as a "
                "temporary failure.", positive_duration),
     ]),
