@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.harness import Server, cli, free_port, write_config
+from tests.harness import LISTENERS, Server, cli, free_port, write_config
 
 HOST = "mail.example.test"
 PASSWORDS = {"alice": "alice dav password", "bob": "bob dav password",
@@ -86,7 +86,8 @@ def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
         with open(base / "cert.pem", "ab") as handle:
             handle.write(extra.bytes())
     authority.cert_pem.write_to_path(str(base / "ca.pem"))
-    ports = {"https": free_port(), "http": free_port()}
+    ports = {name: 0 for name in LISTENERS}  # only the web listeners: fewer ports to collide
+    ports.update(https=free_port(), http=free_port())
     config = write_config(base / "data", ports=ports, server={"hostname": HOST},
                           tls={"certificate": str(base / "cert.pem"),
                                "private_key": str(base / "server.key")},
