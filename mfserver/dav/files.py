@@ -42,6 +42,7 @@ from mfserver.dav.gate import USER_KEY, unsafe_path
 
 TEMPORARY_PREFIX = ".~mfserver-"
 CREATED_KEY = "mfserver.files.created"
+BLOCK_SIZE = 256 * 1024
 
 
 def files_root(data_dir: Path) -> Path:
@@ -248,6 +249,8 @@ class FilesApp:
             "property_manager": ShelvePropertyManager(str(props)),
             "lock_storage": True,
             "dir_browser": {"enable": False},
+            # each block of a GET is one hop to the reactor thread: fewer, larger blocks
+            "block_size": BLOCK_SIZE,
             "suppress_version_info": True,
             "verbose": 1,
             "logging": {"enable": False},
