@@ -92,7 +92,7 @@ def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
                           tls={"certificate": str(base / "cert.pem"),
                                "private_key": str(base / "server.key")},
                           dav={"max_upload": MAX_UPLOAD, "login_cache": "60s"},
-                          auth={"failures_per_source": 3, "failures_per_account": 3})
+                          auth={"failures_per_source": 1000, "failures_per_account": 3})
     cli("domain", "add", "example.org", config=config, check=True)
     for user, password in PASSWORDS.items():
         extra = ["--quota", "1M"] if user == "carol" else []
