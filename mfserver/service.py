@@ -7,8 +7,10 @@ Implementation notes:
 - Blocking work (database, disk, password hashing) runs in our own thread pool through
   `Services.run_blocking`, never on the reactor thread and never in the reactor's default pool
   (which also does name resolution).
-- Protocol listeners are added here as each protocol lands (SMTP, IMAP and POP3 now; DAV
-  next).
+- Protocol listeners are added here: SMTP (inbound and submission) with the outbound queue's
+  runner, IMAP, POP3, and HTTPS with CalDAV/CardDAV, WebDAV and share links. The DAV
+  applications have thread pools of their own (see mfserver.dav.mount), started and stopped
+  with the service.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from twisted.python.threadpool import ThreadPool
 
 from mfserver.auth import Throttle, make_portal
 from mfserver.config import ConfigError, Settings, load_settings
+from mfserver.dav.mount import make_dav
 from mfserver.imap.server import imap_factory
 from mfserver.imap.session import IMAPServices
 from mfserver.logs import make_observer
@@ -40,7 +43,7 @@ from mfserver.smtp.server import smtp_factory
 from mfserver.smtp.session import SMTPServices
 from mfserver.store import ChangeBus
 from mfserver.tls import context_factory, ensure_certificate
-from mfserver.web.site import make_site
+from mfserver.web.site import make_redirect_site, make_site
 
 log = Logger(namespace="mfserver")
 
@@ -147,8 +150,14 @@ def make_service(settings: Settings) -> service.MultiService:
         _listen(top, "smtps", settings.listen.smtps, addresses,
                 smtp_factory(smtp, tls, submission=True, implicit_tls=True), tls)
     if settings.listen.https:
+        dav = make_dav(runtime, portal, throttle, reactor)
+        for dav_pool in dav.pools:
+            ThreadPoolService(dav_pool).setServiceParent(top)
         _listen(top, "https", settings.listen.https, addresses,
-                make_site(settings.server.hostname), tls)
+                make_site(settings.server.hostname, dav, settings.dav.max_upload), tls)
+        if settings.listen.http:
+            _listen(top, "http", settings.listen.http, addresses,
+                    make_redirect_site(settings.server.hostname, settings.listen.https))
 
     if settings.store.rescan_interval:
         rescan = internet.TimerService(settings.store.rescan_interval,
@@ -164,7 +173,7 @@ def _first_start(runtime: Runtime) -> None:
     for domain in runtime.directory.list_domains():
         runtime.ensure_domain_keys(domain.name)
     for account in runtime.directory.list_accounts():
-        runtime.store.provision(account.id)
+        runtime.provision(account)
     for note in runtime.notes:
         log.info("{note}", note=note)
     runtime.notes.clear()
