@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mfserver.config import load_settings  # noqa: E402
 from mfserver.config.schema import size as parse_size  # noqa: E402
 from mfserver.runtime import open_runtime  # noqa: E402
+from tests.dnsserver import FakeDNS  # noqa: E402
 from tests.harness import Server, free_port, write_config  # noqa: E402
 
 DOMAIN = "example.org"
@@ -122,7 +123,10 @@ class Mfserver:
     def __init__(self, workdir: Path) -> None:
         data = workdir / "mfserver"
         self.port = free_port()
-        self.config = write_config(data, ports={"smtp": self.port},
+        # the sender's domain as the outside world's DNS would answer (SPF pass), on loopback:
+        # every inbound message runs the SPF/DKIM/DMARC checks, as in production
+        self.dns = FakeDNS({("example.net", "TXT"): ["v=spf1 ip4:127.0.0.0/8 -all"]}).start()
+        self.config = write_config(data, ports={"smtp": self.port}, dns=self.dns.config(),
                                    smtp={"max_message_size": "60M"},
                                    store={"rescan_interval": 0, "default_quota": 0})
         runtime = open_runtime(load_settings(self.config, environ={}))
@@ -150,6 +154,7 @@ class Mfserver:
     def stop(self) -> None:
         if self.server.process is not None:
             self.server.stop(timeout=30)
+        self.dns.stop()
 
 
 AIOSMTPD = textwrap.dedent('''
