@@ -47,16 +47,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,35 +63,22 @@ from mfserver.config.schema import size as parse_size  # noqa: E402
 from mfserver.runtime import open_runtime  # noqa: E402
 from tests.dnsserver import FakeDNS  # noqa: E402
 from tests.harness import Server, free_port, write_config  # noqa: E402
+from tests.interop.postfix import (  # noqa: E402
+    START_TIMEOUT,
+    PostfixError,
+    PrivatePostfix,
+    listening,
+    tail,
+    wait_until,
+)
 
 DOMAIN = "example.org"
 USER = "bench"
 RECIPIENT = f"{USER}@{DOMAIN}"
-START_TIMEOUT = 60.0     # seconds for a server to listen
 STALL_TIMEOUT = 60.0     # seconds without a new maildir file before delivery counts as stuck
 
 
-class BenchError(RuntimeError):
-    """Something the bench waited for did not happen; the message says what."""
-
-
-def wait_until(ready: Callable[[], bool], timeout: float, what: str,
-               details: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            extra = details()
-            raise BenchError(f"timed out after {timeout:g} s waiting for {what}"
-                             + (f"\n{extra}" if extra else ""))
-        time.sleep(0.05)
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+BenchError = PostfixError
 
 
 def count_files(directory: Path) -> int:
@@ -105,14 +89,6 @@ def count_files(directory: Path) -> int:
         except FileNotFoundError:
             pass
     return total
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return f"({path} does not exist)"
-    return f"last lines of {path}:\n" + "\n".join(text[-lines:])
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -234,121 +210,16 @@ class Aiosmtpd:
             self.process.wait(10)
 
 
-# Only the services this instance uses; chroot "n" everywhere (see the module docstring).
-POSTFIX_SERVICES = """\
-{listen} inet n - n - - smtpd
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-rewrite   unix - - n - - trivial-rewrite
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-flush     unix n - n 1000? 0 flush
-proxymap  unix - - n - - proxymap
-smtp      unix - - n - - smtp
-relay     unix - - n - - smtp
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-virtual   unix - n n - - virtual
-anvil     unix - - n - 1 anvil
-scache    unix - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-"""
-
-
-class Postfix:
-    name = "postfix"
+class Postfix(PrivatePostfix):
+    """The private Postfix of tests/interop/postfix.py, delivering the bench's recipient."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.config = workdir / "postfix-etc"
-        self.config.mkdir()
-        base = workdir / "postfix"
-        self.queue = base / "queue"
-        self.queue.mkdir(parents=True)          # root-owned; `postfix check` fills it
-        (base / "mail").mkdir()
-        nobody = pwd.getpwnam("nobody")
-        os.chown(base / "mail", nobody.pw_uid, nobody.pw_gid)
-        self.maildir = base / "mail" / DOMAIN / USER
-        self.maillog = base / "maillog"
-        (self.config / "vmailbox").write_text(f"{RECIPIENT} {DOMAIN}/{USER}/\n")
-        (self.config / "main.cf").write_text(textwrap.dedent(f"""\
-            compatibility_level = 3.6
-            queue_directory = {self.queue}
-            data_directory = {base}/data
-            mail_owner = postfix
-            setgid_group = postdrop
-            inet_interfaces = loopback-only
-            inet_protocols = ipv4
-            myhostname = bench.example
-            mydestination =
-            local_recipient_maps =
-            alias_maps =
-            alias_database =
-            biff = no
-            mynetworks = 127.0.0.0/8
-            smtpd_relay_restrictions = reject_unauth_destination
-            virtual_mailbox_domains = {DOMAIN}
-            virtual_mailbox_maps = texthash:{self.config}/vmailbox
-            virtual_mailbox_base = {base}/mail
-            virtual_uid_maps = static:{nobody.pw_uid}
-            virtual_gid_maps = static:{nobody.pw_gid}
-            virtual_minimum_uid = {nobody.pw_uid}
-            message_size_limit = 62914560
-            virtual_mailbox_limit = 0
-            in_flow_delay = 0
-            maillog_file = {self.maillog}
-            maillog_file_prefixes = {base}
-            """))
-        (self.config / "master.cf").write_text(
-            POSTFIX_SERVICES.format(listen=f"127.0.0.1:{self.port}"))
-        self._postfix("check")
-        # Output to a file, not a pipe: master inherits it and would keep a pipe open forever.
-        try:
-            self._postfix("start")
-            wait_until(lambda: listening(self.port), START_TIMEOUT,
-                       f"Postfix's smtpd to listen on {self.port}", lambda: tail(self.maillog))
-        except BenchError:
-            self.stop()
-            raise
-
-    def _postfix(self, command: str, timeout: float = 60) -> None:
-        output = self.config.parent / f"postfix-{command}.out"
-        with open(output, "wb") as handle:
-            try:
-                result = subprocess.run(["postfix", "-c", str(self.config), command],
-                                        stdin=subprocess.DEVNULL, stdout=handle,
-                                        stderr=subprocess.STDOUT, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                raise BenchError(f"`postfix {command}` did not return in {timeout:g} s\n"
-                                 f"{tail(output)}\n{tail(self.maillog)}") from None
-        if result.returncode != 0:
-            raise BenchError(f"`postfix {command}` failed ({result.returncode})\n"
-                             f"{tail(output)}\n{tail(self.maillog)}")
-
-    def _master_pid(self) -> int | None:
-        try:
-            pid = int((self.queue / "pid" / "master.pid").read_text().split()[0])
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
-            return None
+        super().__init__(workdir, hostname="bench.example",
+                         virtual={RECIPIENT: f"{DOMAIN}/{USER}/"})
+        self.maildir = self.mail / DOMAIN / USER
 
     def delivered(self) -> int:
         return count_files(self.maildir)
-
-    def stop(self) -> None:
-        pid = self._master_pid()
-        if pid is None:
-            return
-        try:
-            self._postfix("stop")
-            wait_until(lambda: self._master_pid() is None, 30, "Postfix's master to exit")
-        except BenchError as error:
-            print(f"{error}\nkilling Postfix's master {pid}", file=sys.stderr)
-            os.kill(pid, signal.SIGKILL)
 
 
 # -- the load --------------------------------------------------------------------------------
