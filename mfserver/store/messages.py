@@ -3,7 +3,9 @@
 Implementation notes:
 - deliver: the message is parsed and written to tmp/ and fsynced before any transaction; the
   transaction then reserves quota, takes the UID, renames the file into new/ (or cur/ when it
-  has flags), fsyncs the directory, inserts the index rows and commits. Only then is the
+  has flags), fsyncs the directory, inserts the index rows and commits. Deliveries made at
+  the same time by several threads share that transaction (store.groupcommit), one savepoint
+  each, and each directory is synced once per batch. Only then is the
   change published and the call returns. A failure removes the tmp file and, if the rename
   happened, the renamed file: nothing half-done stays visible. A SIGKILL between the rename
   and the commit leaves a complete file in new/ that the next rescan indexes (maildir's "at
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ from mfserver.store import index, maildir
 from mfserver.store.base import FolderRow, StoreBase
 from mfserver.store.changes import FlagsChanged, MessagesAdded, MessagesExpunged
 from mfserver.store.errors import MessageNotFound, StoreError
+from mfserver.store.groupcommit import GroupCommit, Item
 from mfserver.store.index import messages
 from mfserver.store.mime import ParsedMessage, normalize_crlf, parse_message
 from mfserver.store.records import (
@@ -65,6 +69,27 @@ DELIVERY_ATTEMPTS = 3
 
 class _FolderMoved(Exception):
     """The folder was renamed between writing tmp/ and the transaction; write again."""
+
+
+@dataclass
+class _PendingDelivery(Item):
+    """A message written to tmp/, waiting for its turn in a group commit."""
+
+    account_id: int = 0
+    target: Any = None  # FolderRow
+    key: str = ""
+    tmp: Path = Path()
+    bits: int = 0
+    words: tuple[str, ...] = ()
+    when: tuple[int, int] = (0, 0)
+    parsed: Any = None  # ParsedMessage
+    placed: Path | None = None
+
+
+def _remove_delivery_files(item: _PendingDelivery) -> None:
+    maildir.remove_quietly(item.tmp)
+    if item.placed is not None:
+        maildir.remove_quietly(item.placed)
 
 
 def internal_date_of(value: datetime | None, now: float) -> tuple[int, int]:
@@ -96,6 +121,10 @@ def _check_keywords(keywords: Iterable[str]) -> tuple[str, ...]:
 
 
 class MessageOperations(StoreBase):
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deliveries: GroupCommit[_PendingDelivery] = GroupCommit(self._commit_deliveries)
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -133,27 +162,47 @@ class MessageOperations(StoreBase):
     def _commit_delivery(self, account_id: int, target: FolderRow, key: str, tmp: Path,
                          bits: int, words: tuple[str, ...], when: tuple[int, int],
                          parsed: ParsedMessage) -> Delivered:
-        placed: Path | None = None
+        """Commit one delivery, in a batch with whatever other threads deliver meanwhile."""
+        pending = _PendingDelivery(account_id=account_id, target=target, key=key, tmp=tmp,
+                                   bits=bits, words=words, when=when, parsed=parsed)
+        return self._deliveries.run(pending)
+
+    def _commit_deliveries(self, batch: list[_PendingDelivery]) -> None:
+        """One transaction for the batch, one savepoint per delivery: a delivery that fails
+        (quota, a folder that moved) is rolled back alone and gets its error."""
         try:
             with self._write() as session:
-                index.lock_account(session, account_id)
-                index.reserve_quota(session, account_id, parsed.size)
-                uid, modseq, directory = index.allocate(session, account_id, target.id, 1)
-                if directory != target.directory:
-                    raise _FolderMoved()
-                filename = maildir.filename_for(key, bits)
-                placed = target.path / filename
-                os.rename(tmp, placed)
-                maildir.fsync_directory(placed.parent)
-                index.insert_messages(session, [message_row(
-                    target.id, uid, key, filename, bits, words, when, parsed, False, modseq)],
-                    [parsed.header])
-        except BaseException:
-            maildir.remove_quietly(tmp)
-            if placed is not None:
-                maildir.remove_quietly(placed)
-            raise
-        return Delivered(target.id, uid, target.uidvalidity, modseq, parsed.size, key)
+                for item in batch:
+                    try:
+                        with session.begin_nested():
+                            item.result = self._stage_delivery(session, item)
+                    except Exception as error:  # noqa: BLE001 - this delivery's own error
+                        item.result, item.error = None, error
+                        _remove_delivery_files(item)
+                for directory in {item.placed.parent for item in batch
+                                  if item.result is not None and item.placed is not None}:
+                    maildir.fsync_directory(directory)
+        except BaseException as error:  # noqa: BLE001 - the commit failed: nothing stands
+            for item in batch:
+                if item.error is None:
+                    item.result, item.error = None, error
+                    _remove_delivery_files(item)
+
+    @staticmethod
+    def _stage_delivery(session: Any, item: _PendingDelivery) -> Delivered:
+        index.lock_account(session, item.account_id)
+        index.reserve_quota(session, item.account_id, item.parsed.size)
+        uid, modseq, directory = index.allocate(session, item.account_id, item.target.id, 1)
+        if directory != item.target.directory:
+            raise _FolderMoved()
+        filename = maildir.filename_for(item.key, item.bits)
+        item.placed = item.target.path / filename
+        os.rename(item.tmp, item.placed)
+        index.insert_messages(session, [message_row(
+            item.target.id, uid, item.key, filename, item.bits, item.words, item.when,
+            item.parsed, False, modseq)], [item.parsed.header])
+        return Delivered(item.target.id, uid, item.target.uidvalidity, modseq,
+                         item.parsed.size, item.key)
 
     # -- reading ----------------------------------------------------------------------------
 
