@@ -27,8 +27,10 @@ from mfserver.config import ConfigError, Settings, load_settings
 from mfserver.imap.server import imap_factory
 from mfserver.imap.session import IMAPServices
 from mfserver.logs import make_observer
+from mfserver.milter.config import make_chains
 from mfserver.pop3.server import pop3_factory
 from mfserver.pop3.session import POP3Services
+from mfserver.resolver import make_resolver
 from mfserver.runtime import Runtime, open_runtime
 from mfserver.smtp.ratelimit import RateLimiter
 from mfserver.smtp.server import smtp_factory
@@ -96,10 +98,11 @@ def make_service(settings: Settings) -> service.MultiService:
     top.run_blocking = run_blocking  # type: ignore[attr-defined]
 
     addresses = settings.listen.addresses
+    chains = make_chains(settings, runtime, run_blocking, make_resolver(settings))
     imap = IMAPServices(portal, runtime.store, runtime.directory, runtime.bus, run_blocking,
                         settings.server.hostname,
                         allow_plaintext_login=settings.auth.allow_plaintext_login,
-                        append_limit=settings.imap.append_limit)
+                        append_limit=settings.imap.append_limit, filed=chains.filed)
     if settings.listen.imap:
         _listen(top, "imap", settings.listen.imap, addresses,
                 imap_factory(imap, tls, implicit_tls=False))
@@ -120,7 +123,8 @@ def make_service(settings: Settings) -> service.MultiService:
                         allow_plaintext_login=settings.auth.allow_plaintext_login,
                         vrfy=settings.smtp.vrfy,
                         received_client_ip=settings.privacy.received_client_ip,
-                        rate_limiter=RateLimiter(settings.smtp.send_limit_per_hour))
+                        rate_limiter=RateLimiter(settings.smtp.send_limit_per_hour),
+                        inbound_chain=chains.inbound, outbound_chain=chains.outbound)
     if settings.listen.smtp:
         _listen(top, "smtp", settings.listen.smtp, addresses,
                 smtp_factory(smtp, tls, submission=False))
