@@ -55,10 +55,12 @@ def reverse_name(address: str) -> str:
 class SystemResolver:
     """The machine's resolver (/etc/resolv.conf) or the given name servers, through dnspython."""
 
-    def __init__(self, nameservers: Iterable[str] = (), timeout: float = 5.0) -> None:
+    def __init__(self, nameservers: Iterable[str] = (), timeout: float = 5.0,
+                 port: int = 53) -> None:
         self._resolver = dns.resolver.Resolver(configure=not nameservers)
         if nameservers:
             self._resolver.nameservers = list(nameservers)
+        self._resolver.port = port
         self._resolver.lifetime = timeout
 
     def query(self, name: str, rtype: str) -> list[str]:
@@ -78,7 +80,8 @@ class SystemResolver:
 
 def make_resolver(settings: Settings) -> SystemResolver:
     """The resolver configured in `[dns]`: the given name servers, or the system's."""
-    return SystemResolver(settings.dns.nameservers, timeout=float(settings.dns.timeout))
+    return SystemResolver(settings.dns.nameservers, timeout=float(settings.dns.timeout),
+                          port=settings.dns.port)
 
 
 def _render(record: object, rtype: str) -> str:

@@ -19,8 +19,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from mfserver import dkimkeys
-from mfserver.accounts import Authenticator, Directory, SecondFactor
+from mfserver.accounts import AccountInfo, Authenticator, Directory, SecondFactor
 from mfserver.config import Settings
+from mfserver.dav import mount as dav
 from mfserver.db import Database, migrate
 from mfserver.store import ChangeBus, Store
 from mfserver.tls import write_private
@@ -54,6 +55,12 @@ class Runtime:
                           f"(selectors {keys[0].selector}, {keys[1].selector})")
         return keys
 
+    def provision(self, account: AccountInfo) -> None:
+        """Make everything a new (or older) account needs: its mail folders, its default
+        calendar and address book, its documents folder. Idempotent."""
+        self.store.provision(account.id)
+        dav.provision_account(self.data_dir, account.username)
+
     def close(self) -> None:
         self.database.dispose()
 
@@ -72,7 +79,7 @@ def prepare_data_dir(data_dir: Path) -> bool:
     """Create the data directory tree; True when it did not exist before."""
     created = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for name in ("mail", "keys", "tls", "dkim"):
+    for name in ("mail", "keys", "tls", "dkim", "dav", "files"):
         (data_dir / name).mkdir(exist_ok=True, mode=0o700)
     return created
 

@@ -7,8 +7,10 @@ Implementation notes:
 - Blocking work (database, disk, password hashing) runs in our own thread pool through
   `Services.run_blocking`, never on the reactor thread and never in the reactor's default pool
   (which also does name resolution).
-- Protocol listeners are added here as each protocol lands (SMTP, IMAP and POP3 now; DAV
-  next).
+- Protocol listeners are added here: SMTP (inbound and submission) with the outbound queue's
+  runner, IMAP, POP3, and HTTPS with CalDAV/CardDAV, WebDAV and share links. The DAV
+  applications have thread pools of their own (see mfserver.dav.mount), started and stopped
+  with the service.
 """
 
 from __future__ import annotations
@@ -24,20 +26,25 @@ from twisted.python.threadpool import ThreadPool
 
 from mfserver.auth import Throttle, make_portal
 from mfserver.config import ConfigError, Settings, load_settings
+from mfserver.dav.mount import make_dav
 from mfserver.imap.server import imap_factory
 from mfserver.imap.session import IMAPServices
 from mfserver.logs import make_observer
 from mfserver.milter.config import make_chains
+from mfserver.outbound import open_queue
+from mfserver.outbound.runner import QueueRunner
 from mfserver.pop3.server import pop3_factory
 from mfserver.pop3.session import POP3Services
 from mfserver.resolver import make_resolver
 from mfserver.runtime import Runtime, open_runtime
+from mfserver.smtp import hooks
+from mfserver.smtp.delivery import LocalDelivery
 from mfserver.smtp.ratelimit import RateLimiter
 from mfserver.smtp.server import smtp_factory
 from mfserver.smtp.session import SMTPServices
 from mfserver.store import ChangeBus
 from mfserver.tls import context_factory, ensure_certificate
-from mfserver.web.site import make_site
+from mfserver.web.site import make_redirect_site, make_site
 
 log = Logger(namespace="mfserver")
 
@@ -98,7 +105,8 @@ def make_service(settings: Settings) -> service.MultiService:
     top.run_blocking = run_blocking  # type: ignore[attr-defined]
 
     addresses = settings.listen.addresses
-    chains = make_chains(settings, runtime, run_blocking, make_resolver(settings))
+    resolver = make_resolver(settings)
+    chains = make_chains(settings, runtime, run_blocking, resolver)
     imap = IMAPServices(portal, runtime.store, runtime.directory, runtime.bus, run_blocking,
                         settings.server.hostname,
                         allow_plaintext_login=settings.auth.allow_plaintext_login,
@@ -117,6 +125,11 @@ def make_service(settings: Settings) -> service.MultiService:
     if settings.listen.pop3s:
         _listen(top, "pop3s", settings.listen.pop3s, addresses,
                 pop3_factory(pop3, tls, implicit_tls=True), tls)
+    local = LocalDelivery(runtime.directory, runtime.store)
+    queue = open_queue(settings, runtime.database)
+    runner = QueueRunner(queue, resolver, run_blocking, local.deliver, settings)
+    runner.setServiceParent(top)
+    kick = partial(reactor.callFromThread, runner.kick)
     smtp = SMTPServices(settings.server.hostname, portal, runtime.directory, runtime.store,
                         run_blocking, max_message_size=settings.smtp.max_message_size,
                         max_recipients=settings.smtp.max_recipients,
@@ -124,6 +137,11 @@ def make_service(settings: Settings) -> service.MultiService:
                         vrfy=settings.smtp.vrfy,
                         received_client_ip=settings.privacy.received_client_ip,
                         rate_limiter=RateLimiter(settings.smtp.send_limit_per_hour),
+                        check_authentication=hooks.inbound_checks(resolver,
+                                                                  settings.server.hostname),
+                        sign=hooks.dkim_signer(runtime),
+                        enqueue=hooks.enqueuer(queue, kick),
+                        return_to_sender=hooks.return_to_sender(local, queue, kick),
                         inbound_chain=chains.inbound, outbound_chain=chains.outbound)
     if settings.listen.smtp:
         _listen(top, "smtp", settings.listen.smtp, addresses,
@@ -135,8 +153,14 @@ def make_service(settings: Settings) -> service.MultiService:
         _listen(top, "smtps", settings.listen.smtps, addresses,
                 smtp_factory(smtp, tls, submission=True, implicit_tls=True), tls)
     if settings.listen.https:
+        dav = make_dav(runtime, portal, throttle, reactor)
+        for dav_pool in dav.pools:
+            ThreadPoolService(dav_pool).setServiceParent(top)
         _listen(top, "https", settings.listen.https, addresses,
-                make_site(settings.server.hostname), tls)
+                make_site(settings.server.hostname, dav, settings.dav.max_upload), tls)
+        if settings.listen.http:
+            _listen(top, "http", settings.listen.http, addresses,
+                    make_redirect_site(settings.server.hostname, settings.listen.https))
 
     if settings.store.rescan_interval:
         rescan = internet.TimerService(settings.store.rescan_interval,
@@ -152,7 +176,7 @@ def _first_start(runtime: Runtime) -> None:
     for domain in runtime.directory.list_domains():
         runtime.ensure_domain_keys(domain.name)
     for account in runtime.directory.list_accounts():
-        runtime.store.provision(account.id)
+        runtime.provision(account)
     for note in runtime.notes:
         log.info("{note}", note=note)
     runtime.notes.clear()

@@ -8,6 +8,7 @@ import time
 from mfserver.cli.context import CommandError, Context, confirm, read_password
 from mfserver.cli.setup import print_records
 from mfserver.config.schema import size
+from mfserver.dav.mount import destroy_account
 
 
 def _size(text: str) -> int:
@@ -86,7 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=user_set)
     p = user.add_parser("remove", help="remove an account and all its mail")
     p.add_argument("login", metavar="USERNAME|ADDRESS")
-    p.add_argument("--keep-mail", action="store_true", help="leave the maildir on disk")
+    p.add_argument("--keep-mail", action="store_true", help="leave the maildir, calendars and documents on disk")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.set_defaults(handler=user_remove)
 
@@ -168,7 +169,7 @@ def user_add(args: argparse.Namespace, context: Context) -> int:
     info = runtime.directory.add_account(username, password, address=address,
                                          display_name=args.name, quota=args.quota,
                                          recovery_address=args.recovery)
-    runtime.store.provision(info.id)
+    runtime.provision(info)
     where = f" <{info.primary_address}>" if info.primary_address else ""
     print(f"added user {info.username}{where}")
     return 0
@@ -247,6 +248,7 @@ def user_remove(args: argparse.Namespace, context: Context) -> int:
     runtime = context.runtime
     if not args.keep_mail:
         runtime.store.destroy(info.id)
+        destroy_account(runtime.data_dir, info.username)
     runtime.directory.remove_account(info.username)
     print(f"removed {info.username}" + (" (mail kept on disk)" if args.keep_mail else ""))
     return 0

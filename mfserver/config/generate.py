@@ -12,7 +12,8 @@ PRODUCTION = {
     "tls": {"certificate": "/etc/letsencrypt/live/mail.example.org/fullchain.pem",
             "private_key": "/etc/letsencrypt/live/mail.example.org/privkey.pem"},
     "listen": {"addresses": ["0.0.0.0", "::"], "smtp": 25, "submission": 587, "smtps": 465,
-               "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995, "https": 443},
+               "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995, "https": 443,
+               "http": 80},
 }
 
 

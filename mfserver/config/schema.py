@@ -219,6 +219,8 @@ SCHEMA: dict[str, tuple[str, list[Option]]] = {
         _listener("pop3s", 2995, "POP3 over implicit TLS; 995 in production"),
         _listener("https", 8443, "HTTPS (portal, CalDAV/CardDAV, WebDAV, WKD); 443 in "
                   "production"),
+        _listener("http", 0, "plain HTTP, which only redirects to HTTPS (off by default); 80 "
+                  "in production"),
     ]),
     "auth": ("Logins.", [
         Option("allow_plaintext_login", False, "Allow a password login before TLS has started "
@@ -248,8 +250,23 @@ SCHEMA: dict[str, tuple[str, list[Option]]] = {
         Option("nameservers", [], "IP addresses of the name servers to ask. Empty: those of "
                "the system (/etc/resolv.conf). Use a validating resolver you trust.",
                nameservers),
+        Option("port", 53, "The name servers' port (a local resolver or a test server may "
+               "listen on another).", integer(1, 65535)),
         Option("timeout", "5s", "How long one lookup may take before it counts as a "
                "temporary failure.", positive_duration),
+    ]),
+    "dav": ("Calendars and contacts (CalDAV/CardDAV at /dav/), documents (WebDAV at /files/) "
+            "and public share links (/s/).", [
+        Option("max_upload", "1G", "Largest request body accepted on the HTTPS listener (a "
+               "document upload); a larger one is refused with 413.", size),
+        Option("max_xml", "1M", "Largest XML request body (PROPFIND, REPORT, PROPPATCH, LOCK) "
+               "and largest calendar or contact item.", size),
+        Option("login_cache", "60s", "How long a successful DAV login is remembered (clients "
+               "send the password with every request); 0 checks it every time. A changed "
+               "password or a disabled account takes effect after at most this long.",
+               duration),
+        Option("threads", 8, "Threads serving each of CalDAV/CardDAV, WebDAV and share links.",
+               integer(1, 256)),
     ]),
     "privacy": ("What the server remembers about people.", [
         Option("log_client_ip", False, "Write client IP addresses into the log.", boolean),

@@ -278,3 +278,27 @@ class BayesCount(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     spam: Mapped[int] = mapped_column(Integer, default=0)
     ham: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Share(Base):
+    """A public link to one calendar or one document or folder of an account.
+
+    The link's token is never stored: `token_hash` is the SHA-256 of it, so a copy of the
+    database opens no share. `allowed` is a space-separated list of usernames (empty: anyone
+    with the link)."""
+
+    __tablename__ = "shares"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "calendar" | "files"
+    path: Mapped[str] = mapped_column(String(1000))
+    mode: Mapped[str] = mapped_column(String(16))  # "read" | "dropbox"
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    allowed: Mapped[str] = mapped_column(Text, default="")
+    label: Mapped[str] = mapped_column(String(200), default="")
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)

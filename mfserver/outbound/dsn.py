@@ -28,12 +28,14 @@ SUBJECTS = {
     "failed": "Undelivered Mail Returned to Sender",
     "delayed": "Delayed Mail (still being retried)",
     "relayed": "Successful Mail Delivery Report",
+    "delivered": "Successful Mail Delivery Report",
 }
 EXPLANATIONS = {
     "failed": "Your message could not be delivered to one or more recipients.\n"
               "It has been returned, and will not be retried.",
     "delayed": "Your message has not been delivered yet to one or more recipients.\n"
                "Delivery is still being attempted; you need not send it again.",
+    "delivered": "Your message was delivered to the recipient's mailbox.",
     "relayed": "Your message was accepted by the recipient's mail server.\n"
                "That server does not confirm delivery itself, so this is the last notice.",
 }

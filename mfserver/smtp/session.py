@@ -69,6 +69,8 @@ class SMTPServices:
     sign: Callable[[bytes, str], bytes] | None = None
     # the outbound queue's enqueue (blocking); None: remote recipients are refused
     enqueue: Callable[..., str] | None = None
+    # DSNs back to a sender (blocking: sender, notice, smtputf8); None: none are sent
+    return_to_sender: Callable[[str, bytes, bool], None] | None = None
     clock: Any = field(default=reactor)
 
 
@@ -80,6 +82,7 @@ class Transaction:
     id: str = field(default_factory=lambda: secrets.token_hex(6).upper())
     smtputf8: bool = False
     eightbit: bool = False
+    account_id: int | None = None      # the sending account (submission)
     chunks: list[bytes] = field(default_factory=list)
     chunk_octets: int = 0
     bdat_failed: Reply | None = None   # a BDAT sequence that went wrong: answered at its end
@@ -267,6 +270,8 @@ class SMTPSession:
         transaction = Transaction(Envelope(mail_from, params))
         transaction.smtputf8 = "SMTPUTF8" in params
         transaction.eightbit = params.get("BODY") == "8BITMIME"
+        if self.account is not None:
+            transaction.account_id = self.account.account_id
         self.peer.queue_id = transaction.id
         return transaction
 

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from mfserver.milter import Action, ChainResult
-from mfserver.smtp import codes, delivery, headers, recipients
+from mfserver.milter import Action, ChainResult, Recipient
+from mfserver.smtp import codes, delivery, headers, recipients, reports
 from mfserver.smtp.codes import Reply
 from mfserver.smtp.data import bare_line_ends, long_header_line
 from mfserver.smtp.milters import refusal
@@ -140,13 +140,9 @@ def _deliver_inbound(result: ChainResult, session: SMTPSession, transaction: Tra
         return stop
     if result.verdict.action is Action.QUARANTINE:
         folder = result.verdict.folder or JUNK
-    pairs = [(r.address, r.account_id, result.folders.get(r.address) or folder or r.folder)
+    local = [(r, result.folders.get(r.address) or folder or r.folder)
              for r in result.recipients if r.account_id is not None]
-    where = delivery.targets(pairs)
-    sender = transaction.envelope.mail_from
-    done = session.blocking(delivery.deliver_copies, session.services.store, sender,
-                            result.message, where)
-    return done.addCallback(_delivered, session, transaction, result.message)
+    return session.blocking(finish, session.services, transaction, result.message, local, [])
 
 
 def _verdict_reply(result: ChainResult, transaction: Transaction) -> Reply | None:
@@ -164,21 +160,53 @@ def _queued(transaction: Transaction) -> Reply:
     return Reply(250, "2.0.0", f"OK: queued as {transaction.id}")
 
 
-def _delivered(outcomes: list[delivery.Outcome], session: SMTPSession,
-               transaction: Transaction, message: bytes) -> Reply:
+def finish(services: Any, transaction: Transaction, message: bytes,
+           local: list[tuple[Recipient, str | None]], remote: list[Recipient],
+           sign_domain: str | None = None) -> Reply:
+    """Blocking: sign, queue the remote recipients, deliver the local copies, report.
+
+    Raises when signing or the queue fails: the client gets 451 and tries again.
+    """
+    if sign_domain is not None and services.sign is not None:
+        message = services.sign(message, sign_domain)
+    if remote:
+        services.enqueue(transaction.envelope, remote, message, transaction)
+    where = delivery.targets([(r.address, r.account_id, folder) for r, folder in local])
+    outcomes = delivery.deliver_copies(services.store, transaction.envelope.mail_from,
+                                       message, where)
+    return _conclude(services, transaction, message, local, outcomes, queued=bool(remote))
+
+
+def _conclude(services: Any, transaction: Transaction, message: bytes,
+              local: list[tuple[Recipient, str | None]], outcomes: list[delivery.Outcome],
+              *, queued: bool) -> Reply:
     failed = [outcome for outcome in outcomes if not outcome.delivered]
-    log.info("SMTP {role} {id}: {size} octets, {copies} local copies, {failed} failed",
-             role=session.role, id=transaction.id, size=len(message), copies=len(outcomes),
-             failed=len(failed))
-    if not failed:
-        return _queued(transaction)
-    if len(failed) == len(outcomes):
-        if all(outcome.permanent for outcome in failed):
-            return codes.QUOTA_EXCEEDED
+    log.info("SMTP {id}: {size} octets, {copies} local copies, {failed} failed, "
+             "{queued}", id=transaction.id, size=len(message), copies=len(outcomes),
+             failed=len(failed), queued="queued for remote recipients" if queued else
+             "nothing queued")
+    if failed and len(failed) == len(outcomes) and not queued:
+        return codes.QUOTA_EXCEEDED if all(o.permanent for o in failed) else codes.LOCAL_ERROR
+    if any(not outcome.permanent for outcome in failed):
+        # some copies are on disk: a retry duplicates them; a 250 would lose these
         return codes.LOCAL_ERROR
-    # some copies are on disk: a retry would duplicate them, a 250 would lose the others
-    # unless a bounce reports them; without a way to bounce, a duplicate is the lesser harm
-    return codes.LOCAL_ERROR
+    by_address = {recipient.address: recipient for recipient, _ in local}
+    delivered = [by_address[a] for o in outcomes if o.delivered for a in o.target.addresses]
+    bounced = [(by_address[a], o.reason) for o in failed for a in o.target.addresses]
+    if services.return_to_sender is None:
+        # no way to report the failed copies: let the sender retry
+        return codes.LOCAL_ERROR if bounced else _queued(transaction)
+    try:
+        for notice in reports.notices(services.hostname, transaction.envelope, transaction,
+                                      message, delivered, bounced):
+            services.return_to_sender(transaction.envelope.mail_from, notice,
+                                      transaction.smtputf8)
+    except Exception:  # noqa: BLE001 - copies are on disk: a 451 now would duplicate them
+        log.failure("SMTP {id}: a delivery status notification could not be sent",
+                    id=transaction.id)
+        if bounced:
+            return codes.LOCAL_ERROR
+    return _queued(transaction)
 
 
 # -- submission ----------------------------------------------------------------------------
@@ -205,7 +233,7 @@ def _submitted(session: SMTPSession, transaction: Transaction,
         completed = (received + headers.missing_submission_fields(message, services.hostname)
                      + message)
         chained = session.chain.message(session.peer, transaction.envelope, completed)
-        domain = senders[0].rpartition("@")[2]
+        domain = (recipients.canonical(senders[0]) or "").rpartition("@")[2]
         return chained.addCallback(_send, session, transaction, domain)
 
     return owned.addCallback(checked)
@@ -218,25 +246,7 @@ def _send(result: ChainResult, session: SMTPSession, transaction: Transaction,
         return stop
     if result.verdict.action is Action.QUARANTINE:
         return HELD
-    return session.blocking(send_blocking, session.services, transaction, result,
-                            domain).addCallback(
-        lambda outcomes: _delivered(outcomes, session, transaction, result.message))
-
-
-def send_blocking(services: Any, transaction: Transaction, result: ChainResult,
-                  domain: str) -> list[delivery.Outcome]:
-    """Sign, deliver the local copies, queue the rest; the outcomes of the local copies.
-
-    Raises when the queue cannot take the message (the client gets 451 and tries again).
-    """
-    message = result.message
-    if services.sign is not None:
-        message = services.sign(message, domain)
-    local = [r for r in result.recipients if r.account_id is not None]
+    local = [(r, None) for r in result.recipients if r.account_id is not None]
     remote = [r for r in result.recipients if r.account_id is None]
-    if remote:
-        assert services.enqueue is not None
-        services.enqueue(transaction.envelope, remote, message, transaction)
-    where = delivery.targets([(r.address, r.account_id, None) for r in local])
-    return delivery.deliver_copies(services.store, transaction.envelope.mail_from, message,
-                                   where)
+    return session.blocking(finish, session.services, transaction, result.message, local,
+                            remote, domain)

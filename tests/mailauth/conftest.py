@@ -6,8 +6,6 @@ Everything is offline: DNS is a `StaticResolver`, the outside world's stand-in.
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 from mfserver import dkimkeys
@@ -15,6 +13,7 @@ from mfserver.config import load_settings
 from mfserver.dkimkeys import DkimKey
 from mfserver.dnsrecords import domain_records
 from mfserver.resolver import StaticResolver
+from tests.dnsserver import zone_records
 
 DOMAIN = "example.com"
 MAIL_HOST = "mx.example.com"
@@ -35,22 +34,6 @@ MESSAGE = (b"From: Alice <alice@example.com>\r\n"
            b"Shall we meet at noon?\r\n"
            b"-- \r\n"
            b"Alice\r\n")
-
-
-def zone_records(lines: list[str]) -> dict[tuple[str, str], list[str]]:
-    """Zone-file lines (`NAME IN TYPE DATA`) as StaticResolver records; comments skipped."""
-    records: dict[tuple[str, str], list[str]] = {}
-    for line in lines:
-        if not line or line.startswith(";"):
-            continue
-        name, klass, rtype, data = line.split(None, 3)
-        assert klass == "IN"
-        if rtype == "TXT":
-            data = "".join(shlex.split(data))
-        elif rtype in ("MX", "CNAME"):
-            data = data.rstrip(".")
-        records.setdefault((name.rstrip(".").lower(), rtype), []).append(data)
-    return records
 
 
 @pytest.fixture(scope="session")

@@ -20,14 +20,30 @@ import pytest
 import trustme
 
 from mfserver.config import load_settings
+from mfserver.dnsrecords import domain_records
 from mfserver.runtime import open_runtime
+from tests.dnsserver import FakeDNS, zone_records
 from tests.harness import Server, cli, free_port, write_config
+from tests.smtpsink import SMTPSink
 
 PASSWORD = "smtp test password"
 HOST = "mail.example.test"
-ACCOUNTS = 30
+ACCOUNTS = 80
 MAX_SIZE = 1024 * 1024
 MAX_RECIPIENTS = 5
+
+
+# The rest of the world: example.net sends from loopback (SPF pass), remote.test's MX is the
+# sink, reject.test and quarantine.test publish DMARC policies their forged mail fails.
+OUTSIDE_RECORDS = {
+    ("example.net", "TXT"): ["v=spf1 ip4:127.0.0.0/8 -all"],
+    ("remote.test", "MX"): ["10 mx.remote.test"],
+    ("mx.remote.test", "A"): ["127.0.0.1"],
+    ("reject.test", "TXT"): ["v=spf1 -all"],
+    ("_dmarc.reject.test", "TXT"): ["v=DMARC1; p=reject"],
+    ("quarantine.test", "TXT"): ["v=spf1 -all"],
+    ("_dmarc.quarantine.test", "TXT"): ["v=DMARC1; p=quarantine"],
+}
 
 
 @dataclass
@@ -44,6 +60,8 @@ class SMTPServer:
     disposable_on: str
     disposable_off: str
     app_password: str   # dave's: dave has TOTP on, so only app passwords log in to SMTP
+    dns: FakeDNS        # the outside world's DNS (our domains' published records included)
+    sink: SMTPSink      # the MX of remote.test (and of every other remote domain here)
 
     def inbound(self) -> smtplib.SMTP:
         """A client of the MX port (25's stand-in), after EHLO."""
@@ -110,27 +128,33 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPServer
     authority.cert_pem.write_to_path(str(base / "ca.pem"))
     ports = {"smtp": free_port(), "submission": free_port(), "smtps": free_port(),
              "imaps": free_port()}
+    dns = FakeDNS(OUTSIDE_RECORDS).start()
+    sink = SMTPSink(hostname="mx.remote.test").start()
     config = write_config(base / "data", ports=ports,
-                          server={"hostname": HOST},
+                          server={"hostname": HOST}, dns=dns.config(),
+                          outbound={"remote_port": sink.port, "mta_sts": False,
+                                    "retry_base": "2s"},
                           smtp={"max_message_size": MAX_SIZE,
                                 "max_recipients": MAX_RECIPIENTS,
                                 "send_limit_per_hour": 40},
                           tls={"certificate": str(base / "cert.pem"),
                                "private_key": str(base / "server.key")})
     users = [f"user{n}" for n in range(ACCOUNTS)]
-    enabled, disabled, app_password = add_accounts(config, users)
+    enabled, disabled, app_password = add_accounts(config, users, dns)
     context = ssl.create_default_context()
     authority.configure_trust(context)
     server = Server(config).start(wait_for=ports["smtp"])
     try:
         yield SMTPServer(config, ports["smtp"], ports["submission"], ports["smtps"],
                          ports["imaps"], context, base / "ca.pem", server, iter(users),
-                         enabled, disabled, app_password)
+                         enabled, disabled, app_password, dns, sink)
     finally:
         server.stop()
+        sink.stop()
+        dns.stop()
 
 
-def add_accounts(config: Path, users: list[str]) -> tuple[str, str, str]:
+def add_accounts(config: Path, users: list[str], dns: FakeDNS) -> tuple[str, str, str]:
     """The accounts; gives alice's enabled and disabled disposable addresses and dave's app
     password."""
     runtime = open_runtime(load_settings(config, environ={}))
@@ -138,7 +162,10 @@ def add_accounts(config: Path, users: list[str]) -> tuple[str, str, str]:
         directory = runtime.directory
         for domain in ("example.org", "catchall.test"):
             directory.add_domain(domain)
-            runtime.ensure_domain_keys(domain)
+            keys = runtime.ensure_domain_keys(domain)
+            for key, values in zone_records(domain_records(domain, runtime.settings,
+                                                           keys)).items():
+                dns.add(*key, *values)
         for user in ["alice", "bob", "carol", "dave", *users]:
             info = directory.add_account(user, PASSWORD, address=f"{user}@example.org")
             runtime.store.provision(info.id)

@@ -1,14 +1,14 @@
 """Per-account filters: allow/block lists, milter settings, the Bayesian classifier's counts.
 
 Revision ID: 0004_filters
-Revises: 0003_queue
+Revises: 0004_merge
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_filters"
-down_revision = "0003_queue"
+down_revision = "0004_merge"
 branch_labels = None
 depends_on = None
 
