@@ -42,6 +42,7 @@ def spellings(address: str) -> list[str]:
     forms = {str(ip)}
     if ip.version == 6:
         forms.add(ip.exploded)
+        forms.add(":".join(f"{int(group, 16):x}" for group in ip.exploded.split(":")))
         if ip.ipv4_mapped:
             forms.add(str(ip.ipv4_mapped))
     return sorted(forms, key=len, reverse=True)
