@@ -73,7 +73,7 @@ def test_spam_goes_to_junk_and_worse_is_refused(accounts):
     database, alice, _ = accounts
     message = message_for(SPAM, alice)
     assert run(spam_milter(database), message) is None
-    assert message.folders == {"u%d@example.org" % alice: "Junk"}
+    assert message.folders == {f"u{alice}@example.org": "Junk"}
     assert message.get("X-Spam-Status").startswith("Yes")
     resolver = StaticResolver({(dnsbl_name("192.0.2.7", "bl.test"), "A"): ["127.0.0.2"],
                                (dnsbl_name("192.0.2.7", "bl2.test"), "A"): ["127.0.0.4"]})
@@ -100,10 +100,10 @@ def test_allow_and_block_lists(accounts):
     lists.add(bob, BLOCK, "friends.example")
     message = message_for(SPAM, alice, bob, sender="win@lottery.example")
     assert run(spam_milter(database), message) is None
-    assert message.folders == {"u%d@example.org" % bob: "Junk"}  # alice allowed it
+    assert message.folders == {f"u{bob}@example.org": "Junk"}  # alice allowed it
     message = message_for(HAM, bob)
     assert run(spam_milter(database), message) is None
-    assert message.folders == {"u%d@example.org" % bob: "Junk"}  # blocked: Junk
+    assert message.folders == {f"u{bob}@example.org": "Junk"}  # blocked: Junk
     lists.set(bob, "blocked", "reject")
     message = message_for(HAM, alice, bob)
     assert run(spam_milter(database), message) is None
