@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from mfserver.cli.context import CommandError, Context
-from mfserver.filters import ALLOW, BLOCK, FilterError, FilterLists
+from mfserver.filters import ALLOW, BLOCK, Bayes, FilterError, FilterLists
 from mfserver.filters.lists import SETTINGS
 
 
@@ -75,6 +75,8 @@ def filter_list(args: argparse.Namespace, context: Context) -> int:
         print(f"{entry.kind:5}  {entry.pattern}")
     for name, value in lists.settings(account).items():
         print(f"set    {name} = {value}")
+    spam, ham = Bayes(context.runtime.database).counts(account)
+    print(f"learnt {spam} junk, {ham} not junk")
     return 0
 
 
