@@ -13,6 +13,8 @@ Implementation notes:
 - The outbound queue (`outbound_*`) keeps one row per queued message and one per recipient;
   the message bytes live in a spool file named by the message id. A message is claimed by a
   lease (`claimed_until`, `claim_token`) so several processes can share the queue.
+- Per-account filter data (`filter_*`, `bayes_*`) belongs to the milters: allow/block lists,
+  settings, and the Bayesian token counts (tokens stored as hash prefixes, never words).
 - Every change to this file needs an alembic revision under `migrations/versions/`.
 """
 

@@ -8,8 +8,9 @@ Implementation notes:
 - Learning adds the message's tokens to the junk or the non-junk counts of the account; the
   database does it in one write transaction. Blocking: run in the thread pool.
 - `probability()` is None until the account has learnt `min_messages` of each kind; then it
-  is the Fisher combination of the MAX_CLUES most telling token probabilities (Robinson's
-  f(w) with s=0.45... x=0.5), from 0 (surely not junk) to 1 (surely junk).
+  is the Fisher (chi-square) combination of the MAX_CLUES most telling token probabilities,
+  each smoothed with Robinson's f(w) (strength s=0.45, prior x=0.5): from 0 (surely not junk)
+  to 1 (surely junk).
 """
 
 from __future__ import annotations
