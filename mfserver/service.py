@@ -30,6 +30,7 @@ from mfserver.dav.mount import make_dav
 from mfserver.imap.server import imap_factory
 from mfserver.imap.session import IMAPServices
 from mfserver.logs import make_observer
+from mfserver.milter.config import make_chains
 from mfserver.outbound import open_queue
 from mfserver.outbound.runner import QueueRunner
 from mfserver.pop3.server import pop3_factory
@@ -104,10 +105,12 @@ def make_service(settings: Settings) -> service.MultiService:
     top.run_blocking = run_blocking  # type: ignore[attr-defined]
 
     addresses = settings.listen.addresses
+    resolver = make_resolver(settings)
+    chains = make_chains(settings, runtime, run_blocking, resolver)
     imap = IMAPServices(portal, runtime.store, runtime.directory, runtime.bus, run_blocking,
                         settings.server.hostname,
                         allow_plaintext_login=settings.auth.allow_plaintext_login,
-                        append_limit=settings.imap.append_limit)
+                        append_limit=settings.imap.append_limit, filed=chains.filed)
     if settings.listen.imap:
         _listen(top, "imap", settings.listen.imap, addresses,
                 imap_factory(imap, tls, implicit_tls=False))
@@ -122,7 +125,6 @@ def make_service(settings: Settings) -> service.MultiService:
     if settings.listen.pop3s:
         _listen(top, "pop3s", settings.listen.pop3s, addresses,
                 pop3_factory(pop3, tls, implicit_tls=True), tls)
-    resolver = make_resolver(settings)
     local = LocalDelivery(runtime.directory, runtime.store)
     queue = open_queue(settings, runtime.database)
     runner = QueueRunner(queue, resolver, run_blocking, local.deliver, settings)
@@ -139,7 +141,8 @@ def make_service(settings: Settings) -> service.MultiService:
                                                                   settings.server.hostname),
                         sign=hooks.dkim_signer(runtime),
                         enqueue=hooks.enqueuer(queue, kick),
-                        return_to_sender=hooks.return_to_sender(local, queue, kick))
+                        return_to_sender=hooks.return_to_sender(local, queue, kick),
+                        inbound_chain=chains.inbound, outbound_chain=chains.outbound)
     if settings.listen.smtp:
         _listen(top, "smtp", settings.listen.smtp, addresses,
                 smtp_factory(smtp, tls, submission=False))

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from mfserver import __version__
 from mfserver.accounts import AccountError
-from mfserver.cli import accounts, factors, maildrop, queue, setup, share
+from mfserver.cli import accounts, factors, filters, maildrop, queue, setup, share
 from mfserver.cli.context import CommandError, Context
 from mfserver.config import ConfigError
 from mfserver.store import StoreError
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "defaults with data under ./var)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=_Parser)
-    for module in (setup, accounts, factors, maildrop, queue, share):
+    for module in (setup, accounts, factors, maildrop, queue, share, filters):
         module.add_parser(sub)
     return parser
 

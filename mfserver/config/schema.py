@@ -161,6 +161,29 @@ def host_port(value: Any) -> str:
     return value
 
 
+def number(minimum: float, maximum: float) -> Validator:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {_type_name(value)}")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"expected a number from {minimum} to {maximum}, got {value}")
+        return float(value)
+    return check
+
+
+def strings(value: Any) -> list[str]:
+    """A list of non-empty strings, possibly empty."""
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of strings, got {_type_name(value)}")
+    result = []
+    for item in value:
+        item = string(item).strip()
+        if not item:
+            raise ValueError("an empty string in the list")
+        result.append(item)
+    return result
+
+
 def _listener(name: str, default: int, what: str) -> Option:
     return Option(name, default, f"Port for {what}; 0 turns the listener off.", port)
 
@@ -290,6 +313,57 @@ SCHEMA: dict[str, tuple[str, list[Option]]] = {
                "AUTH.", string),
         Option("smarthost_password_file", "", "File holding the smarthost password (one "
                "line); never put the password itself here.", string),
+    ]),
+    "milter": ("The milter chains every message passes (docs/milter.md).", [
+        Option("inbound", ["trackers", "spam", "malware"], "Milters for mail from other "
+               "servers, in order: shipped plugins by short name (trackers, spam, malware), "
+               "your own by dotted path (package.module), external milters as inet:HOST:PORT "
+               "or unix:/PATH.", strings),
+        Option("outbound", ["ipscrub", "malware"], "Milters for submitted mail, in order "
+               "(ipscrub, malware, dotted paths, inet:HOST:PORT, unix:/PATH).", strings),
+        Option("timeout", "30s", "How long one milter may take at one stage before its "
+               "failure policy applies.", positive_duration),
+        Option("fail_open", [], "Milters (as listed above) whose failure or timeout lets the "
+               "message through instead of refusing it with a temporary error.", strings),
+    ]),
+    "trackers": ("The trackers milter (inbound): no pixels or click tracking in newsletters.", [
+        Option("extra_domains", [], "Tracking domains to add to the shipped list (images "
+               "from them are removed, links through them unwrapped).", strings),
+    ]),
+    "ipscrub": ("The ipscrub milter (outbound): the sender's address leaves no trace.", [
+        Option("strip_user_agent", False, "Also remove User-Agent and X-Mailer (they name "
+               "the sender's software and often its version).", boolean),
+    ]),
+    "spam": ("The spam milter (inbound): scores, Junk, allow and block lists.", [
+        Option("dnsbl", [], "DNS blocklist zones to ask about the sending server's address "
+               "(e.g. zen.spamhaus.org); each listing adds dnsbl_score.", strings),
+        Option("dnsbl_score", 3.0, "Score added per blocklist that lists the sender.",
+               number(0, 100)),
+        Option("junk_score", 5.0, "From this score on, the message is filed into Junk.",
+               number(0, 1000)),
+        Option("reject_score", 15.0, "From this score on, the message is refused at SMTP "
+               "(550 5.7.1); 0 never refuses.", number(0, 1000)),
+        Option("add_headers", True, "Add X-Spam-Score and X-Spam-Status to inbound mail.",
+               boolean),
+        Option("bayes_min_messages", 10, "Junk and non-junk messages an account must have "
+               "trained before its Bayesian classifier counts.", integer(0, 100000)),
+    ]),
+    "malware": ("The malware milter (inbound and outbound).", [
+        Option("clamd", "", "clamd to scan with (INSTREAM): unix:/PATH or HOST:PORT; empty: "
+               "only the built-in checks.", string),
+        Option("action", "reject", "What happens to an infected message: reject it at SMTP "
+               "(554 5.7.1) or quarantine it (inbound: into the quarantine folder; outbound: "
+               "held and refused).", choice("reject", "quarantine")),
+        Option("quarantine_folder", "Quarantine", "Folder for quarantined inbound mail.",
+               string),
+        Option("block_dangerous", True, "Refuse executables, scripts, shortcuts, disk images "
+               "and macro-enabled Office files, also inside zip archives.", boolean),
+        Option("max_archive_depth", 3, "Zip archives inside zip archives looked into.",
+               integer(0, 20)),
+        Option("max_archive_members", 1000, "Files looked at in one message's archives.",
+               integer(1, 1000000)),
+        Option("max_expanded_size", "100M", "Bytes unpacked from one message's archives; "
+               "an archive past the limit counts as dangerous (archive bomb).", size),
     ]),
     "log": ("Logging.", [
         Option("level", "info", "Least important messages written.",

@@ -13,6 +13,8 @@ Implementation notes:
 - The outbound queue (`outbound_*`) keeps one row per queued message and one per recipient;
   the message bytes live in a spool file named by the message id. A message is claimed by a
   lease (`claimed_until`, `claim_token`) so several processes can share the queue.
+- Per-account filter data (`filter_*`, `bayes_*`) belongs to the milters: allow/block lists,
+  settings, and the Bayesian token counts (tokens stored as hash prefixes, never words).
 - Every change to this file needs an alembic revision under `migrations/versions/`.
 """
 
@@ -231,6 +233,53 @@ class MtaStsPolicy(Base):
     body: Mapped[str] = mapped_column(Text)
     fetched_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class FilterEntry(Base):
+    """An account's allow or block list entry: an address or a domain (lowercased)."""
+
+    __tablename__ = "filter_entries"
+    __table_args__ = (UniqueConstraint("account_id", "pattern"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # allow | block
+    pattern: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class FilterSetting(Base):
+    """One per-account milter setting (e.g. trackers = off, blocked = reject)."""
+
+    __tablename__ = "filter_settings"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class BayesToken(Base):
+    """How often a token was seen in an account's junk and non-junk mail."""
+
+    __tablename__ = "bayes_tokens"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(16), primary_key=True)  # hash prefix, hex
+    spam: Mapped[int] = mapped_column(Integer, default=0)
+    ham: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BayesCount(Base):
+    """How many junk and non-junk messages an account's classifier has learnt."""
+
+    __tablename__ = "bayes_counts"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    spam: Mapped[int] = mapped_column(Integer, default=0)
+    ham: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Share(Base):

@@ -378,6 +378,9 @@ def _transfer(session: IMAPSession, cmd: Command, move: bool) -> defer.Deferred[
         target, pairs = outcome
         if not pairs:
             return ok("No messages", None)
+        if session.services.filed is not None:  # e.g. the spam milter learns from Junk
+            session.services.filed(account_id, mailbox.folder.name, target.name, target.id,
+                                   [new for _, new in pairs])
         code = f"COPYUID {target.uidvalidity} {uid_set([a for a, _ in pairs])} " \
                f"{uid_set([b for _, b in pairs])}"
         if not move:

@@ -60,6 +60,9 @@ class IMAPServices:
     allow_plaintext_login: bool = False
     append_limit: int = 50 * 1024 * 1024
     clock: Any = field(default=reactor)
+    # told after a COPY/MOVE committed: (account_id, source name, target name, target id,
+    # new uids); the milters learn from it (mfserver.milter.config.Chains.filed)
+    filed: Callable[[int, str, str, int, list[int]], Any] | None = None
 
 
 @dataclass

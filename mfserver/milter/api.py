@@ -12,6 +12,9 @@ Implementation notes:
   score on them.
 - `NoChain` continues at every stage and changes nothing: what runs when no milter is
   configured.
+- `Milter` is the in-process milter: every Sendmail stage hook (connect, helo, mail_from,
+  rcpt, header, eoh, body, eom) is optional and may return a Verdict or a Deferred of one;
+  `mfserver.milter.chain.MilterChain` drives them from the message it parsed once.
 """
 
 from __future__ import annotations
@@ -124,6 +127,30 @@ class Chain(Protocol):
 
     def message(self, peer: Peer, envelope: Envelope,
                 message: bytes) -> defer.Deferred[ChainResult]: ...
+
+
+class FailurePolicy(enum.Enum):
+    """What the chain does when a milter raises or times out."""
+
+    TEMPFAIL = "tempfail"  # fail closed: the client tries again later (the default)
+    SKIP = "skip"          # fail open: go on as if the milter had said CONTINUE
+
+
+class Milter:
+    """Base of in-process milters; define only the hooks you need.
+
+    Hooks (each returns a `Verdict`, None for CONTINUE, or a Deferred of either):
+    `connect(peer)`, `helo(peer, name)`, `mail_from(peer, envelope)`,
+    `rcpt(peer, envelope, recipient)`, and at the end of the message, with the shared
+    `mfserver.milter.message.MilterMessage`: `header(message, name, value)` per field,
+    `eoh(message)`, `body(message)`, `eom(message)`. Modifications are made on the message
+    object (add/change/delete header, replace body, add/delete recipient, file per recipient).
+    """
+
+    name: str = ""
+    directions: frozenset[Direction] = frozenset({Direction.INBOUND, Direction.OUTBOUND})
+    on_failure: FailurePolicy = FailurePolicy.TEMPFAIL
+    timeout: float | None = None   # seconds; None: the chain's default
 
 
 class NoChain:

@@ -1,0 +1,95 @@
+"""Fixtures of the milter tests: a real opendkim, and a whole server whose chains are the
+shipped plugins (and opendkim for submitted mail), with the outside world's DNS faked."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.dnsserver import FakeDNS
+from tests.harness import Server, free_port, write_config
+from tests.smtp.conftest import HOST, OUTSIDE_RECORDS, SMTPServer, add_accounts
+from tests.smtpsink import SMTPSink
+
+OPENDKIM = shutil.which("opendkim") or "/usr/sbin/opendkim"
+
+
+@pytest.fixture(scope="package")
+def opendkim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bytes]]:
+    base = tmp_path_factory.mktemp("opendkim")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (base / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    (base / "key.pem").chmod(0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    port = free_port()
+    (base / "opendkim.conf").write_text(
+        f"Mode s\nSocket inet:{port}@127.0.0.1\nDomain example.org\nSelector test\n"
+        f"KeyFile {base / 'key.pem'}\nCanonicalization relaxed/simple\n"
+        f"RequireSafeKeys false\nBackground false\nPidFile {base / 'pid'}\n"
+        "InternalHosts 127.0.0.1\nSyslog false\nUMask 007\n")
+    process = subprocess.Popen([OPENDKIM, "-f", "-x", str(base / "opendkim.conf")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"opendkim did not start: {process.stdout.read()!r}") \
+                    from None
+            time.sleep(0.1)
+    try:
+        yield f"inet:127.0.0.1:{port}", record
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="package")
+def milter_server(tmp_path_factory: pytest.TempPathFactory,
+                  opendkim: tuple[str, bytes]) -> Iterator[SMTPServer]:
+    base = tmp_path_factory.mktemp("milter-server")
+    authority = trustme.CA()
+    leaf = authority.issue_cert(HOST, "127.0.0.1", common_name=HOST)
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(base / "both.pem"))
+    ports = {"smtp": free_port(), "submission": free_port(), "smtps": free_port(),
+             "imaps": free_port()}
+    dns = FakeDNS(OUTSIDE_RECORDS).start()
+    sink = SMTPSink(hostname="mx.remote.test").start()
+    config = write_config(
+        base / "data", ports=ports, server={"hostname": HOST}, dns=dns.config(),
+        outbound={"remote_port": sink.port, "mta_sts": False},
+        milter={"inbound": ["trackers", "spam", "malware"],
+                "outbound": ["ipscrub", opendkim[0], "malware"]},
+        spam={"bayes_min_messages": 1, "dnsbl": ["bl.test"]},
+        tls={"certificate": str(base / "both.pem"), "private_key": str(base / "both.pem")})
+    users = [f"user{n}" for n in range(20)]
+    enabled, disabled, app_password = add_accounts(config, users, dns)
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    server = Server(config).start(wait_for=ports["smtp"])
+    try:
+        yield SMTPServer(config, ports["smtp"], ports["submission"], ports["smtps"],
+                         ports["imaps"], context, base / "ca.pem", server, iter(users),
+                         enabled, disabled, app_password, dns, sink)
+    finally:
+        server.stop()
+        sink.stop()
+        dns.stop()

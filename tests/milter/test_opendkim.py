@@ -1,0 +1,63 @@
+"""The milter protocol client against a real milter: Debian's opendkim signs submitted mail,
+and the signature verifies with dkimpy."""
+
+from __future__ import annotations
+
+import dkim
+import pytest
+
+from mfserver.milter import Action, Direction
+from mfserver.milter.external import Snapshot, apply, converse, parse_address
+from mfserver.milter.message import MilterMessage
+from tests.harness import free_port
+from tests.milter.helpers import envelope, peer
+
+SUBMITTED = (b"Received: by mail.example.test (mfserver) with ESMTPSA id Q1;\r\n"
+             b"\tSat, 1 Nov 2026 10:00:00 +0000\r\n"
+             b"From: Alice <alice@example.org>\r\nTo: bob@example.net\r\n"
+             b"Subject: signed by opendkim\r\nDate: Sat, 1 Nov 2026 10:00:00 +0000\r\n"
+             b"Message-ID: <one@example.org>\r\nMIME-Version: 1.0\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+             b"Hello Bob,\r\n\r\n" + "Grüße aus dem Test.\r\n".encode() * 3000)
+
+
+def _signed(address: str, raw: bytes, login: str | None = "alice",
+            client: str = "127.0.0.1") -> tuple[MilterMessage, object]:
+    family, target = parse_address(address)
+    message = MilterMessage.parse(peer(Direction.OUTBOUND, address=client, helo="laptop.home",
+                                       login=login),
+                                  envelope("alice@example.org", ("bob@example.net", None)), raw)
+    outcome = converse(family, target, 20, Snapshot.of(message))
+    return message, apply(outcome, message)
+
+
+def test_opendkim_signs_and_dkimpy_verifies(opendkim):
+    address, record = opendkim
+    message, verdict = _signed(address, SUBMITTED)
+    assert verdict.action is Action.CONTINUE
+    signed = message.as_bytes()
+    assert signed.count(b"DKIM-Signature:") == 1
+    assert b"d=example.org" in signed and b"s=test" in signed
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"test._domainkey.example.org." else None
+    assert dkim.verify(signed, dnsfunc=dns)
+    assert signed.endswith(SUBMITTED.partition(b"\r\n\r\n")[2])  # body untouched
+
+
+def test_a_big_body_goes_in_chunks(opendkim):
+    address, record = opendkim
+    body = b"x" * 70 + b"\r\n"
+    raw = SUBMITTED.partition(b"\r\n\r\n")[0] + b"\r\n\r\n" + body * 4000  # 288 KB
+    message, _ = _signed(address, raw)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record
+    assert dkim.verify(message.as_bytes(), dnsfunc=dns)
+
+
+def test_an_unreachable_milter_raises():
+    family, target = parse_address(f"inet:127.0.0.1:{free_port()}")
+    message = MilterMessage.parse(peer(), envelope(), SUBMITTED)
+    with pytest.raises(OSError):
+        converse(family, target, 5, Snapshot(message.peer, message.envelope, [], [], b""))
