@@ -7,7 +7,8 @@ import dkim
 import pytest
 
 from mfserver.milter import Action, Direction
-from mfserver.milter.external import Snapshot, apply, converse, parse_address
+from mfserver.milter.conversation import Conversation
+from mfserver.milter.external import apply, parse_address, snapshot
 from mfserver.milter.message import MilterMessage
 from tests.harness import free_port
 from tests.milter.helpers import envelope, peer
@@ -27,7 +28,17 @@ def _signed(address: str, raw: bytes, login: str | None = "alice",
     message = MilterMessage.parse(peer(Direction.OUTBOUND, address=client, helo="laptop.home",
                                        login=login),
                                   envelope("alice@example.org", ("bob@example.net", None)), raw)
-    outcome = converse(family, target, 20, Snapshot.of(message))
+    talk = Conversation(family, target, 20)
+    try:  # stage by stage, as the SMTP session drives it
+        assert talk.connect(message.peer) is None
+        assert talk.helo(message.peer, "laptop.home") is None
+        assert talk.mail(message.peer, message.envelope) is None
+        for recipient in message.envelope.recipients:
+            assert talk.rcpt(message.peer, recipient) is None
+        outcome = talk.message(snapshot(message))
+        talk.abort()
+    finally:
+        talk.quit()
     return message, apply(outcome, message)
 
 
@@ -58,6 +69,5 @@ def test_a_big_body_goes_in_chunks(opendkim):
 
 def test_an_unreachable_milter_raises():
     family, target = parse_address(f"inet:127.0.0.1:{free_port()}")
-    message = MilterMessage.parse(peer(), envelope(), SUBMITTED)
     with pytest.raises(OSError):
-        converse(family, target, 5, Snapshot(message.peer, message.envelope, [], [], b""))
+        Conversation(family, target, 5)
