@@ -25,6 +25,7 @@ class Seen:
     macros: dict[str, dict[str, str]] = field(default_factory=dict)  # stage -> last macros
     queue_ids: list[str] = field(default_factory=list)  # {i} at each end of message
     ended = ""                                          # "quit" or "closed"
+    client_port = 0                                     # the SMTP client's, from SMFIC_CONNECT
     done: threading.Event = field(default_factory=threading.Event)
 
     def steps(self) -> list[str]:
@@ -44,7 +45,7 @@ class FakeMilter:
         self.reject_connect = False
         self.hang_up = False                 # close every connection at once
         self.tempfail_rcpt: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         threading.Thread(target=self._serve, daemon=True).start()
 
     @property
@@ -55,10 +56,14 @@ class FakeMilter:
         self.reject_connect = self.hang_up = False
         self.tempfail_rcpt = set()
 
-    def last(self, wait: float = 30) -> Seen:
-        """The newest connection once it ended (QUIT or closed)."""
+    def last(self, client_port: int | None = None, wait: float = 30) -> Seen:
+        """The newest connection (for that SMTP client port) once it ended."""
+        def matching() -> list[Seen]:
+            return [found for found in self.sessions
+                    if client_port is None or found.client_port == client_port]
         with self._lock:
-            seen = self.sessions[-1]
+            assert self._lock.wait_for(matching, wait), f"no milter session for {client_port}"
+            seen = matching()[-1]
         assert seen.done.wait(wait), f"the milter connection did not end: {seen.commands}"
         return seen
 
@@ -105,6 +110,12 @@ class FakeMilter:
             seen.macros[data[:1].decode()] = dict(zip(values[::2], values[1::2], strict=False))
             return []
         seen.commands.append(command.decode())
+        if command == b"C":
+            hostname_end = data.index(b"\0")
+            with self._lock:
+                seen.client_port = struct.unpack(">H", data[hostname_end + 2:
+                                                            hostname_end + 4])[0]
+                self._lock.notify_all()
         if command == b"O":
             return [b"O" + struct.pack(">III", 6, 0x01, 0)]
         if command == b"C" and self.reject_connect:

@@ -15,7 +15,8 @@ from twisted.internet import defer, task
 from mfserver.milter import Action, Direction, Recipient
 from mfserver.milter.api import FailurePolicy
 from mfserver.milter.chain import ChainLink, MilterChain
-from mfserver.milter.external import ExternalMilter
+from mfserver.milter.conversation import Conversation
+from mfserver.milter.external import ExternalMilter, parse_address
 from tests.dnsserver import FakeDNS
 from tests.harness import Server, free_port, write_config
 from tests.milter.fakemilter import FakeMilter
@@ -62,6 +63,7 @@ def client(port: int) -> smtplib.SMTP:
 def test_every_stage_reaches_the_milter_with_postfix_macros(server, milter):
     milter.tempfail_rcpt = {"bob@example.org"}
     smtp = client(server)
+    port = smtp.sock.getsockname()[1]
     assert smtp.ehlo()[0] == 250
     assert smtp.mail("news@example.net")[0] == 250
     assert smtp.rcpt("alice@example.org")[0] == 250
@@ -74,7 +76,7 @@ def test_every_stage_reaches_the_milter_with_postfix_macros(server, milter):
     code, text = smtp.data(message("second"))
     assert code == 250
     smtp.quit()
-    seen = milter.last()
+    seen = milter.last(port)
     assert seen.steps() == ["O", "C", "H", "M", "R", "R", "T", "L", "N", "B", "E", "A",
                             "M", "R", "T", "L", "N", "B", "E", "A", "Q"]
     assert seen.ended == "quit"
@@ -91,6 +93,7 @@ def test_every_stage_reaches_the_milter_with_postfix_macros(server, milter):
 def test_a_refusal_at_connect_refuses_every_command(server, milter):
     milter.reject_connect = True
     smtp = client(server)
+    port = smtp.sock.getsockname()[1]
     assert smtp.ehlo() == (554, b"5.7.1 Go away")
     assert smtp.helo()[0] == 554
     assert smtp.mail("news@example.net") == (554, b"5.7.1 Go away")
@@ -99,7 +102,7 @@ def test_a_refusal_at_connect_refuses_every_command(server, milter):
     assert smtp.rset()[0] == 250
     assert smtp.noop()[0] == 250
     smtp.quit()
-    seen = milter.last()
+    seen = milter.last(port)
     assert seen.steps() == ["O", "C", "Q"]
 
 
@@ -114,6 +117,7 @@ def test_a_milter_that_hangs_up_tempfails_the_session(server, milter):
 
 def test_rset_aborts_the_transaction_before_the_next_mail(server, milter):
     smtp = client(server)
+    port = smtp.sock.getsockname()[1]
     smtp.ehlo()
     assert smtp.mail("news@example.net")[0] == 250
     assert smtp.rcpt("alice@example.org")[0] == 250
@@ -122,12 +126,13 @@ def test_rset_aborts_the_transaction_before_the_next_mail(server, milter):
     assert smtp.mail("news@example.net")[0] == 250
     assert smtp.ehlo()[0] == 250  # EHLO ends the transaction too
     smtp.quit()
-    assert milter.last().steps() == ["O", "C", "H", "M", "R", "A", "M", "A", "H", "Q"]
+    assert milter.last(port).steps() == ["O", "C", "H", "M", "R", "A", "M", "A", "H", "Q"]
 
 
 @pytest.mark.parametrize("point", ["greeting", "ehlo", "mail", "rcpt", "data"])
 def test_a_client_gone_at_any_point_ends_the_milter_session(server, milter, point):
     smtp = client(server)
+    port = smtp.sock.getsockname()[1]
     steps = ["greeting", "ehlo", "mail", "rcpt", "data"]
     for step in steps[1:steps.index(point) + 1]:
         if step == "ehlo":
@@ -142,7 +147,7 @@ def test_a_client_gone_at_any_point_ends_the_milter_session(server, milter, poin
             smtp.send(b"Subject: cut off\r\n\r\nhalf a mess")
     smtp.sock.shutdown(socket.SHUT_RDWR)
     smtp.close()
-    seen = milter.last()
+    seen = milter.last(port)
     assert seen.ended == "quit"
     assert seen.steps()[-1] == "Q" and "E" not in seen.steps()
 
@@ -193,3 +198,20 @@ def test_an_unreachable_milter_follows_the_policy_at_every_stage(policy, action)
     assert outcome(chain.mail_from(client_peer, envelope())).action is action
     outcome(chain.close(client_peer))
     assert external.sessions == {}
+
+
+def test_submitted_mail_carries_the_login_macros(milter):
+    sender = peer(Direction.OUTBOUND, login="alice")
+    talk = Conversation(*parse_address(milter.address), 10)
+    try:
+        assert talk.connect(sender) is None
+        assert talk.mail(sender, envelope("alice@example.org")) is None
+        assert talk.rcpt(sender, Recipient("bob@remote.test", None)) is None
+    finally:
+        talk.quit()
+    seen = milter.last()
+    assert seen.macros["M"]["{auth_authen}"] == "alice"
+    assert seen.macros["M"]["{auth_type}"] == "PLAIN" and seen.macros["M"]["i"] == "Q1"
+    assert seen.macros["R"]["{rcpt_mailer}"] == "smtp"
+    assert seen.macros["R"]["{rcpt_host}"] == "remote.test"
+    assert seen.steps() == ["O", "C", "M", "R", "Q"]
