@@ -215,3 +215,43 @@ def test_submitted_mail_carries_the_login_macros(milter):
     assert seen.macros["R"]["{rcpt_mailer}"] == "smtp"
     assert seen.macros["R"]["{rcpt_host}"] == "remote.test"
     assert seen.steps() == ["O", "C", "M", "R", "Q"]
+
+
+def test_a_stage_that_times_out_fails_the_rest_of_the_session(milter):
+    pending: list[defer.Deferred] = []
+
+    def stalled(function, *args):  # the thread pool never answers the first stage
+        if not pending:
+            pending.append(defer.Deferred())
+            return pending[0]
+        return synchronous(function, *args)
+    clock = task.Clock()
+    external = ExternalMilter(milter.address, stalled, 10)
+    chain = MilterChain([ChainLink(external, "slow", FailurePolicy.TEMPFAIL, 10)],
+                        Direction.INBOUND, clock=clock)
+    client_peer = peer()
+    connected = chain.connect(client_peer)
+    clock.advance(10)
+    assert outcome(connected).action is Action.TEMPFAIL
+    helo = chain.helo(client_peer, "mx.example.net")
+    pending[0].callback(None)  # the stalled stage ends at last; the next one fails at once
+    assert outcome(helo).action is Action.TEMPFAIL
+    outcome(chain.close(client_peer))
+    assert external.sessions == {}
+
+
+def test_abort_and_close_reach_in_process_milters_and_never_fail():
+    told: list[str] = []
+
+    class Session:
+        def abort(self, peer):
+            told.append("abort")
+
+        def close(self, peer):
+            told.append("close")
+            raise RuntimeError("broken")
+    chain = MilterChain([ChainLink(Session(), "s", FailurePolicy.TEMPFAIL, 5)],
+                        Direction.INBOUND, clock=task.Clock())
+    assert outcome(chain.abort(peer())) is None
+    assert outcome(chain.close(peer())) is None
+    assert told == ["abort", "close"]
