@@ -10,6 +10,10 @@ Implementation notes:
 - The `Authentication-Results` header is already at the top of the message handed to
   `message` (inbound); `Envelope.authentication` holds the parsed results for milters that
   score on them.
+- `abort(peer)` tells the chain the transaction ended (RSET, EHLO, STARTTLS, after each
+  message) and `close(peer)` that the client is gone; a chain that keeps something per SMTP
+  session (external milters hold a milter connection) keys it by the `Peer` object, which
+  lives as long as the session, and drops it at `close`. Both never fail.
 - `NoChain` continues at every stage and changes nothing: what runs when no milter is
   configured.
 - `Milter` is the in-process milter: every Sendmail stage hook (connect, helo, mail_from,
@@ -128,6 +132,10 @@ class Chain(Protocol):
     def message(self, peer: Peer, envelope: Envelope,
                 message: bytes) -> defer.Deferred[ChainResult]: ...
 
+    def abort(self, peer: Peer) -> defer.Deferred[None]: ...
+
+    def close(self, peer: Peer) -> defer.Deferred[None]: ...
+
 
 class FailurePolicy(enum.Enum):
     """What the chain does when a milter raises or times out."""
@@ -172,3 +180,9 @@ class NoChain:
     def message(self, peer: Peer, envelope: Envelope,
                 message: bytes) -> defer.Deferred[ChainResult]:
         return defer.succeed(ChainResult(CONTINUE, message, list(envelope.recipients)))
+
+    def abort(self, peer: Peer) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+    def close(self, peer: Peer) -> defer.Deferred[None]:
+        return defer.succeed(None)

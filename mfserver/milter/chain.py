@@ -14,6 +14,9 @@ Implementation notes:
 - A hook that raises or outlives its timeout is logged with the milter's name and handled by
   the milter's failure policy: TEMPFAIL (fail closed, the default) or SKIP (as if CONTINUE).
 - When no milter changed anything the original bytes are delivered, untouched.
+- `abort(peer)` (the SMTP transaction ended without a message, or after one) and
+  `close(peer)` (the client is gone) reach every milter that defines them (the external
+  milters hold a connection per SMTP session); they never fail: errors are logged.
 """
 
 from __future__ import annotations
@@ -117,6 +120,24 @@ class MilterChain:
     def message(self, peer: Peer, envelope: Envelope,
                 message: bytes) -> defer.Deferred[ChainResult]:
         return self._message(peer, envelope, message)
+
+    def abort(self, peer: Peer) -> defer.Deferred[None]:
+        return self._tell("abort", peer)
+
+    def close(self, peer: Peer) -> defer.Deferred[None]:
+        return self._tell("close", peer)
+
+    def _tell(self, hook: str, peer: Peer) -> defer.Deferred[None]:
+        calls = []
+        for link in self.links:
+            function = getattr(link.milter, hook, None)
+            if function is None:
+                continue
+            called = defer.maybeDeferred(function, peer)
+            called.addErrback(lambda failure, name=link.name: log.failure(
+                "milter {name} failed at {hook}", failure, name=name, hook=hook))
+            calls.append(called)
+        return defer.gatherResults(calls).addCallback(lambda _: None)
 
     @defer.inlineCallbacks
     def _message(self, peer: Peer, envelope: Envelope, raw: bytes) -> Any:

@@ -1,29 +1,37 @@
 """External milters (opendkim, rspamd, clamav-milter...) over the milter protocol, version 6.
 
 Implementation notes:
-- One conversation per message, held at the end of the message: negotiation, then connect,
-  helo, mail, rcpt, data, headers, end of headers, body and end of body, each with the macros
-  Postfix sends (j, _, {daemon_name}, i, {auth_type}, {auth_authen}, {mail_addr},
-  {rcpt_addr}...), then QUIT. The envelope stages therefore reach the milter with the
-  message; a refusal at connect, helo or mail refuses the message, one at rcpt drops that
-  recipient (as Postfix would have refused it).
-- Steps the milter asked to skip (SMFIP_NO*) are not sent, and steps it will not answer
-  (SMFIP_NR_*) are not waited for. Header values go as Postfix sends them: folding as LF,
-  one leading space dropped unless the milter negotiated SMFIP_HDR_LEADSPC.
-- The conversation is blocking socket I/O and runs in the thread pool, with the chain's
-  timeout on every read; the modifications the milter asked for (add/insert/change header,
-  replace body, add/delete recipient, quarantine) are applied afterwards on the reactor
-  thread, in the order received.
-- SMFIR_ACCEPT ends this milter's conversation, not the chain (as in Postfix, later milters
-  still run). SMFIR_QUARANTINE files inbound mail into Quarantine and holds submitted mail.
+- Stage by stage, as Postfix speaks to milters: one milter connection per SMTP session and
+  external milter, opened at the chain's `connect` stage (negotiation, then SMFIC_CONNECT),
+  then SMFIC_HELO at `helo`, SMFIC_MAIL at `mail_from`, SMFIC_RCPT at each `rcpt` and the
+  message (DATA, headers, EOH, body, EOB) at `eom`. `abort(peer)` (the SMTP transaction
+  ends: RSET, EHLO, STARTTLS, end of message) sends SMFIC_ABORT when the milter holds a
+  transaction; `close(peer)` (the client is gone) sends SMFIC_QUIT and closes the socket.
+  The wire work is `conversation.Conversation`.
+- A session's stages run one after the other (`MilterSession.run` queues each behind the
+  one before); each stage is one call into the thread pool. The chain applies its timeout
+  and failure policy per stage. A stage that fails or times out leaves the milter connection
+  broken: every later stage of that SMTP session fails at once (so the policy, tempfail or
+  skip, holds for the rest of the session, as Postfix's milter_default_action does).
+- Sessions are kept by the identity of the SMTP session's `Peer`; `close` removes the entry
+  at once, whatever is in flight, so a client that goes away leaves nothing behind. A stage
+  for a peer without a session (closed, or never connected because a milter before this one
+  ended the connect stage) continues without asking the milter.
+- A refusal at rcpt refuses that recipient at RCPT with the milter's code. The modifications
+  the milter asked for at the end of the message (add/insert/change header, replace body,
+  add/delete recipient, quarantine) are applied on the reactor thread, in the order received.
+- SMFIR_ACCEPT ends this milter's part, not the chain (as in Postfix, later milters still
+  run). SMFIR_QUARANTINE files inbound mail into Quarantine and holds submitted mail.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
+
+from twisted.internet import defer
 
 from mfserver.milter import protocol as p
 from mfserver.milter.api import (
@@ -33,15 +41,18 @@ from mfserver.milter.api import (
     Envelope,
     FailurePolicy,
     Peer,
+    Recipient,
     Verdict,
-    discard,
     quarantine,
-    reject,
-    tempfail,
 )
+from mfserver.milter.conversation import Conversation, Outcome, Snapshot
 from mfserver.milter.message import MilterMessage
 
 QUARANTINE_FOLDER = "Quarantine"
+
+
+class MilterUnavailable(Exception):
+    """An earlier stage of this session failed; the milter is not asked again."""
 
 
 def parse_address(entry: str) -> tuple[int, Any]:
@@ -58,189 +69,15 @@ def parse_address(entry: str) -> tuple[int, Any]:
     return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(port))
 
 
-@dataclass
-class Outcome:
-    verdict: Verdict = CONTINUE
-    modifications: list[p.Reply] = field(default_factory=list)
-    refused_recipients: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Snapshot:
-    """What the conversation needs, copied on the reactor thread."""
-
-    peer: Peer
-    envelope: Envelope
-    recipients: list[str]
-    headers: list[tuple[str, bytes]]  # name, raw value (after the colon, folding kept)
-    body: bytes
-
-    @classmethod
-    def of(cls, message: MilterMessage) -> Snapshot:
-        return cls(message.peer, message.envelope, [r.address for r in message.recipients],
-                   [(name, raw.partition(b":")[2].removesuffix(b"\r\n"))
-                    for (name, _), raw in zip(message.headers, message.fields, strict=True)],
-                   message.body)
-
-
-class Conversation:
-    def __init__(self, family: int, address: Any, timeout: float) -> None:
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(address)
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _exactly(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.sock.recv(size - len(data))
-            if not chunk:
-                raise p.ProtocolError("the milter closed the connection")
-            data += chunk
-        return data
-
-    def read(self) -> p.Reply:
-        while True:
-            reply = p.parse_reply(self._exactly(p.read_length(self._exactly(4))))
-            if reply.code != p.PROGRESS:
-                return reply
-
-    def close(self) -> None:
-        try:
-            self.send(p.packet(p.QUIT))
-        except OSError:
-            pass
-        self.sock.close()
-
-
-def converse(family: int, address: Any, timeout: float, snap: Snapshot) -> Outcome:
-    """The whole blocking conversation for one message."""
-    talk = Conversation(family, address, timeout)
-    try:
-        return _converse(talk, snap)
-    finally:
-        talk.close()
-
-
-def _verdict(reply: p.Reply) -> Verdict | None:
-    """The verdict of a final reply; None for continue/accept/skip."""
-    if reply.code == p.REJECT:
-        return reject(550, "Message rejected by a content filter", "5.7.1")
-    if reply.code == p.TEMPFAIL:
-        return tempfail(451, "Content filter says try again later", "4.7.1")
-    if reply.code == p.DISCARD:
-        return discard()
-    if reply.code == p.REPLYCODE:
-        code, enhanced, text = p.reply_code(reply.strings()[0] if reply.data else "")
-        if code >= 500:
-            return reject(code, text or "Message rejected", enhanced or "5.7.1")
-        return tempfail(code, text or "Try again later", enhanced or "4.7.1")
-    if reply.code in (p.SHUTDOWN, p.CONN_FAIL):
-        return tempfail(451, "Content filter unavailable", "4.7.1")
-    if reply.code in (p.CONTINUE, p.ACCEPT, p.SKIP):
-        return None
-    raise p.ProtocolError(f"unexpected reply {reply.code!r}")
-
-
-def _macros(snap: Snapshot) -> dict[bytes, dict[str, str]]:
-    peer = snap.peer
-    auth = {"auth_type": "PLAIN", "auth_authen": peer.login} if peer.login else {}
-    return {
-        p.CONNECT: {"j": peer.server_name, "_": f"{peer.helo or 'unknown'} [{peer.address}]",
-                    "daemon_name": "mfserver", "client_addr": peer.address,
-                    "client_name": "unknown"},
-        p.HELO: {"tls_version": "TLSv1.3" if peer.tls else None},
-        p.MAIL: {"i": peer.queue_id or "NOQUEUE", "mail_addr": snap.envelope.mail_from,
-                 **auth},
-        p.EOH: {"i": peer.queue_id or "NOQUEUE"},
-        p.BODYEOB: {"i": peer.queue_id or "NOQUEUE"},
-    }
-
-
-def _converse(talk: Conversation, snap: Snapshot) -> Outcome:
-    talk.send(p.optneg())
-    reply = talk.read()
-    if reply.code != p.OPTNEG:
-        raise p.ProtocolError(f"expected option negotiation, got {reply.code!r}")
-    neg = p.read_optneg(reply.data)
-    macros = _macros(snap)
-    outcome = Outcome()
-
-    def step(code: bytes, data: bytes, skip_flag: int, no_reply_flag: int) -> Verdict | None:
-        if neg.skips(skip_flag):
-            return None
-        if code in macros:
-            talk.send(p.macros(code, macros[code]))
-        talk.send(p.packet(code, data))
-        if neg.skips(no_reply_flag):
-            return None
-        return _verdict(talk.read()) or None
-
-    peer = snap.peer
-    envelope = snap.envelope
-    mail_args = [f"<{envelope.mail_from}>"] + [
-        key if value is None else f"{key}={value}" for key, value in envelope.params.items()]
-    opening = [
-        (p.CONNECT, p.connect(peer.helo or "unknown", peer.address, peer.port)[5:],
-         p.P_NOCONNECT, p.P_NR_CONN),
-        (p.HELO, p.cstrings(peer.helo or "unknown"), p.P_NOHELO, p.P_NR_HELO),
-        (p.MAIL, p.cstrings(*mail_args), p.P_NOMAIL, p.P_NR_MAIL),
-    ]
-    for code, data, skip_flag, no_reply in opening:
-        verdict = step(code, data, skip_flag, no_reply)
-        if verdict is not None:
-            outcome.verdict = verdict
-            return outcome
-    for address in snap.recipients:
-        macros[p.RCPT] = {"rcpt_addr": address}
-        verdict = step(p.RCPT, p.cstrings(f"<{address}>"), p.P_NORCPT, p.P_NR_RCPT)
-        if verdict is not None and verdict.action in (Action.REJECT, Action.TEMPFAIL):
-            outcome.refused_recipients.append(address)
-    if len(outcome.refused_recipients) == len(snap.recipients):
-        outcome.verdict = reject(550, "Recipients rejected by a content filter", "5.7.1")
-        return outcome
-    late = [(p.DATA, b"", p.P_NODATA, p.P_NR_DATA)]
-    leading_space = neg.skips(p.P_HDR_LEADSPC)
-    for name, raw in snap.headers:
-        value = raw if leading_space else raw.removeprefix(b" ")
-        late.append((p.HEADER, name.encode("utf-8", "surrogateescape") + b"\0"
-                     + value.replace(b"\r\n", b"\n") + b"\0", p.P_NOHDRS, p.P_NR_HDR))
-    late.append((p.EOH, b"", p.P_NOEOH, p.P_NR_EOH))
-    for code, data, skip_flag, no_reply in late:
-        verdict = step(code, data, skip_flag, no_reply)
-        if verdict is not None:
-            outcome.verdict = verdict
-            return outcome
-    if not neg.skips(p.P_NOBODY):
-        for start in range(0, len(snap.body), p.BODY_CHUNK):
-            talk.send(p.packet(p.BODY, snap.body[start:start + p.BODY_CHUNK]))
-            if neg.skips(p.P_NR_BODY):
-                continue
-            reply = talk.read()
-            if reply.code == p.SKIP:
-                break
-            verdict = _verdict(reply)
-            if verdict is not None:
-                outcome.verdict = verdict
-                return outcome
-    talk.send(p.macros(p.BODYEOB, macros[p.BODYEOB]))
-    talk.send(p.packet(p.BODYEOB))
-    while True:
-        reply = talk.read()
-        if reply.code in p.FINAL:
-            verdict = _verdict(reply)
-            if verdict is not None:
-                outcome.verdict = verdict
-            return outcome
-        outcome.modifications.append(reply)
+def snapshot(message: MilterMessage) -> Snapshot:
+    return Snapshot(message.peer.queue_id or "NOQUEUE",
+                    [(name, raw.partition(b":")[2].removesuffix(b"\r\n"))
+                     for (name, _), raw in zip(message.headers, message.fields, strict=True)],
+                    message.body)
 
 
 def apply(outcome: Outcome, message: MilterMessage) -> Verdict:
     """The milter's modifications made on the shared message; the verdict to go on with."""
-    for address in outcome.refused_recipients:
-        message.delete_recipient(address)
     replaced: list[bytes] = []
     verdict = outcome.verdict
     for reply in outcome.modifications:
@@ -277,6 +114,62 @@ def apply(outcome: Outcome, message: MilterMessage) -> Verdict:
     return verdict
 
 
+class MilterSession:
+    """One SMTP session's milter connection, with its queue of stages (reactor side)."""
+
+    def __init__(self, milter: ExternalMilter) -> None:
+        self.milter = milter
+        self.talk: Conversation | None = None
+        self.broken: str | None = None
+        self.in_transaction = False   # MAIL sent and no ABORT queued since
+        self._tail: defer.Deferred[Any] = defer.succeed(None)
+
+    def run(self, step: Callable[..., Any], *args: Any,
+            even_broken: bool = False) -> defer.Deferred[Any]:
+        """Queue `step(conversation, *args)` behind the stages before it; its result."""
+        result: defer.Deferred[Any] = defer.Deferred(canceller=self._cancelled)
+
+        def start(_: Any) -> defer.Deferred[Any]:
+            done = self.milter.run_blocking(self._blocking, step, args, even_broken)
+
+            def settle(outcome: Any) -> None:
+                if not result.called:
+                    result.callback(outcome)  # a Failure errbacks
+            return done.addBoth(settle)
+
+        self._tail.addCallback(start)
+        return result
+
+    def _cancelled(self, _: defer.Deferred[Any]) -> None:
+        self.broken = self.broken or "a stage timed out"
+
+    def _blocking(self, step: Callable[..., Any], args: tuple[Any, ...],
+                  even_broken: bool) -> Any:
+        if even_broken:
+            return step(self, *args)
+        if self.broken is not None:
+            raise MilterUnavailable(f"milter {self.milter.entry}: {self.broken}")
+        try:
+            if self.talk is None:
+                self.talk = Conversation(self.milter.family, self.milter.address,
+                                         self.milter.io_timeout)
+            return step(self.talk, *args)
+        except Exception as exc:
+            self.broken = f"{type(exc).__name__}: {exc}"
+            if self.talk is not None:
+                self.talk.close()
+            raise
+
+    @staticmethod
+    def finish(session: MilterSession) -> None:
+        """Blocking: SMFIC_QUIT and close (a broken connection is just closed)."""
+        if session.talk is not None:
+            if session.broken is None:
+                session.talk.quit()
+            else:
+                session.talk.close()
+
+
 class ExternalMilter:
     """A milter reached over the milter protocol; see the module notes."""
 
@@ -288,11 +181,60 @@ class ExternalMilter:
         self.family, self.address = parse_address(entry)
         self.run_blocking = run_blocking
         self.io_timeout = timeout
+        self.sessions: dict[int, tuple[Peer, MilterSession]] = {}
 
-    def eom(self, message: MilterMessage) -> Any:
-        done = self.run_blocking(converse, self.family, self.address, self.io_timeout,
-                                 Snapshot.of(message))
+    def _session(self, peer: Peer) -> MilterSession | None:
+        found = self.sessions.get(id(peer))
+        return found[1] if found is not None and found[0] is peer else None
+
+    def connect(self, peer: Peer) -> defer.Deferred[Verdict | None]:
+        session = self._session(peer)
+        if session is None:
+            session = MilterSession(self)
+            self.sessions[id(peer)] = (peer, session)
+        return session.run(Conversation.connect, peer)
+
+    def helo(self, peer: Peer, name: str) -> defer.Deferred[Verdict | None] | None:
+        session = self._session(peer)
+        if session is None:
+            return None
+        session.in_transaction = False
+        return session.run(Conversation.helo, peer, name)
+
+    def mail_from(self, peer: Peer, envelope: Envelope) -> defer.Deferred[Verdict | None] | None:
+        session = self._session(peer)
+        if session is None:
+            return None
+        session.in_transaction = True
+        return session.run(Conversation.mail, peer, envelope)
+
+    def rcpt(self, peer: Peer, envelope: Envelope,
+             recipient: Recipient) -> defer.Deferred[Verdict | None] | None:
+        session = self._session(peer)
+        if session is None:
+            return None
+        return session.run(Conversation.rcpt, peer, recipient)
+
+    def eom(self, message: MilterMessage) -> defer.Deferred[Verdict] | Verdict:
+        session = self._session(message.peer)
+        if session is None:
+            return CONTINUE
+        done = session.run(Conversation.message, snapshot(message))
         return done.addCallback(apply, message)
+
+    def abort(self, peer: Peer) -> defer.Deferred[None] | None:
+        session = self._session(peer)
+        if session is None or not session.in_transaction:
+            return None
+        session.in_transaction = False
+        return session.run(Conversation.abort)
+
+    def close(self, peer: Peer) -> defer.Deferred[None] | None:
+        session = self._session(peer)
+        if session is None:
+            return None
+        del self.sessions[id(peer)]
+        return session.run(MilterSession.finish, even_broken=True)
 
 
 def external_factory(entry: str) -> Any:

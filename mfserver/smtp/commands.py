@@ -63,8 +63,6 @@ def _hello(session: SMTPSession, argument: str, *, esmtp: bool) -> Reply | defer
     name = argument.strip()
     if not name or " " in name or not name.isprintable():
         return codes.PARAMETER_SYNTAX.with_text("EHLO/HELO needs the client's domain name")
-    if session.refused is not None:
-        return session.refused
     session.reset()
 
     def greeted(verdict: Any) -> Reply:
@@ -196,8 +194,6 @@ def authenticate(session: SMTPSession, login: str, secret: str) -> defer.Deferre
 
 @command("MAIL", {READY}, refusal=codes.BAD_SEQUENCE.with_text("Send EHLO first, or RSET"))
 def mail(session: SMTPSession, argument: str) -> Reply | defer.Deferred[Reply]:
-    if session.refused is not None:
-        return session.refused
     try:
         parsed = parse_mail(argument)
     except SyntaxProblem as problem:

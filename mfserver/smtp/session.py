@@ -14,6 +14,10 @@ Implementation notes:
   after too many) and closes after 221/421/521.
 - Blocking lookups (directory, store, credentials) run in the thread pool; the connection
   reads the next pipelined command only once this one is answered (RFC 2920 3.1).
+- The milter chain hears of every stage: `connect` at the greeting (commands wait for its
+  verdict; a refusal there answers every later command but QUIT, RSET, NOOP and HELP with
+  the milter's reply, as Postfix does), `abort` whenever the transaction is dropped (`reset`, STARTTLS, errors),
+  `close` once the connection is lost, whatever state it was in.
 - The client's IP address reaches only the milters (`Peer.address`), SPF, and the inbound
   Received header when the admin allows it; it is never logged unless the admin allows.
 """
@@ -43,6 +47,8 @@ log = Logger()
 
 GREETED, READY, MAIL, RCPT = "GREETED", "READY", "MAIL", "RCPT"
 INBOUND, SUBMISSION = "inbound", "submission"
+# what a client refused by a milter at connect may still say (as Postfix allows it)
+STILL_ALLOWED = frozenset({"QUIT", "RSET", "NOOP", "HELP"})
 
 
 @dataclass
@@ -128,6 +134,7 @@ class SMTPSession:
         self.account: Any = None          # IAccount after AUTH
         self.transaction: Transaction | None = None
         self.refused: Reply | None = None  # a milter refused the connection itself
+        self.connecting: defer.Deferred[None] | None = None  # the milters' connect stage
         self.closed = False
         self.bdat_last = False             # the BDAT being read is the LAST one
         self.bdat_refusal: Reply | None = None  # the answer to the BDAT being read, if refused
@@ -147,12 +154,26 @@ class SMTPSession:
     # -- what the connection calls ----------------------------------------------------------
 
     def greeting(self) -> bytes:
-        self.chain.connect(self.peer).addCallback(self._connect_verdict).addErrback(
+        self.connecting = self.chain.connect(self.peer).addCallback(
+            self._connect_verdict).addErrback(
             lambda failure: log.failure("milter connect stage failed", failure))
         return f"220 {self.services.hostname} ESMTP mfserver\r\n".encode()
 
     def _connect_verdict(self, verdict: Any) -> None:
         self.refused = refusal(verdict)
+        self.connecting = None
+
+    def _after_connect(self) -> defer.Deferred[None] | None:
+        """A Deferred that fires once the connect stage has answered; None if it has."""
+        if self.connecting is None or self.connecting.called:
+            return None
+        waiting: defer.Deferred[None] = defer.Deferred()
+
+        def go_on(result: Any) -> Any:
+            waiting.callback(None)
+            return result
+        self.connecting.addBoth(go_on)
+        return waiting
 
     def line_too_long(self) -> bytes:
         return self._encode_error(codes.LINE_TOO_LONG)
@@ -161,23 +182,28 @@ class SMTPSession:
         return codes.TIMEOUT.encode()
 
     def internal_error(self) -> bytes:
-        self.transaction = None
-        if self.state in (MAIL, RCPT):
-            self.state = READY
+        self.reset()
         return self._encode_error(codes.LOCAL_ERROR)
 
     def connection_lost(self) -> None:
         """A message cut off mid-DATA is dropped: nothing of it was delivered or queued."""
         self.closed = True
         self.transaction = None
+        self.chain.close(self.peer)
 
     def handle(self, line: bytes) -> defer.Deferred[None] | None:
+        waiting = self._after_connect()
+        if waiting is not None:  # the milters have not answered the connect stage yet
+            return waiting.addCallback(lambda _: self.handle(line))
         try:
             cmd = parse_command(line)
         except SyntaxProblem as problem:
             self.answer(problem.reply)
             return None
         spec = COMMANDS.get(cmd.verb)
+        if self.refused is not None and cmd.verb not in STILL_ALLOWED:
+            self.answer(self.refused)
+            return None
         if spec is None:
             self.answer(codes.UNKNOWN_COMMAND)
             return None
@@ -239,9 +265,7 @@ class SMTPSession:
 
     def _failed(self, failure: Any, verb: str) -> Reply:
         log.failure("SMTP {verb} failed", failure, verb=verb)
-        self.transaction = None
-        if self.state in (MAIL, RCPT):
-            self.state = READY
+        self.reset()
         return codes.LOCAL_ERROR
 
     def blocking(self, function: Callable[..., Any], *args: Any,
@@ -254,12 +278,14 @@ class SMTPSession:
     def reset(self) -> None:
         """Forget the transaction (RSET, end of a message); EHLO and AUTH stay."""
         self.transaction = None
+        self.chain.abort(self.peer)
         if self.state in (MAIL, RCPT):
             self.state = READY
 
     def start_over(self) -> None:
         """After STARTTLS (RFC 3207 4.2): as if just connected, TLS on."""
         self.transaction = None
+        self.chain.abort(self.peer)
         self.state = GREETED
         self.esmtp = False
         self.helo = None

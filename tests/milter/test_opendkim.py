@@ -7,7 +7,8 @@ import dkim
 import pytest
 
 from mfserver.milter import Action, Direction
-from mfserver.milter.external import Snapshot, apply, converse, parse_address
+from mfserver.milter.conversation import Conversation
+from mfserver.milter.external import apply, parse_address, snapshot
 from mfserver.milter.message import MilterMessage
 from tests.harness import free_port
 from tests.milter.helpers import envelope, peer
@@ -23,12 +24,30 @@ SUBMITTED = (b"Received: by mail.example.test (mfserver) with ESMTPSA id Q1;\r\n
 
 def _signed(address: str, raw: bytes, login: str | None = "alice",
             client: str = "127.0.0.1") -> tuple[MilterMessage, object]:
+    return _signed_on_one_connection(address, [raw], login, client)[0]
+
+
+def _signed_on_one_connection(address: str, raws: list[bytes], login: str | None = "alice",
+                              client: str = "127.0.0.1") -> list[tuple[MilterMessage, object]]:
     family, target = parse_address(address)
-    message = MilterMessage.parse(peer(Direction.OUTBOUND, address=client, helo="laptop.home",
-                                       login=login),
-                                  envelope("alice@example.org", ("bob@example.net", None)), raw)
-    outcome = converse(family, target, 20, Snapshot.of(message))
-    return message, apply(outcome, message)
+    client_peer = peer(Direction.OUTBOUND, address=client, helo="laptop.home", login=login)
+    done = []
+    talk = Conversation(family, target, 20)
+    try:  # stage by stage, as the SMTP session drives it
+        assert talk.connect(client_peer) is None
+        assert talk.helo(client_peer, "laptop.home") is None
+        for raw in raws:
+            message = MilterMessage.parse(
+                client_peer, envelope("alice@example.org", ("bob@example.net", None)), raw)
+            assert talk.mail(client_peer, message.envelope) is None
+            for recipient in message.envelope.recipients:
+                assert talk.rcpt(client_peer, recipient) is None
+            outcome = talk.message(snapshot(message))
+            talk.abort()
+            done.append((message, apply(outcome, message)))
+    finally:
+        talk.quit()
+    return done
 
 
 def test_opendkim_signs_and_dkimpy_verifies(opendkim):
@@ -58,6 +77,18 @@ def test_a_big_body_goes_in_chunks(opendkim):
 
 def test_an_unreachable_milter_raises():
     family, target = parse_address(f"inet:127.0.0.1:{free_port()}")
-    message = MilterMessage.parse(peer(), envelope(), SUBMITTED)
     with pytest.raises(OSError):
-        converse(family, target, 5, Snapshot(message.peer, message.envelope, [], [], b""))
+        Conversation(family, target, 5)
+
+
+def test_two_messages_on_one_milter_connection(opendkim):
+    address, record = opendkim
+    second = SUBMITTED.replace(b"signed by opendkim", b"the second one")
+    signed = _signed_on_one_connection(address, [SUBMITTED, second])
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record
+    for message, verdict in signed:
+        assert verdict.action is Action.CONTINUE
+        assert message.as_bytes().count(b"DKIM-Signature:") == 1
+        assert dkim.verify(message.as_bytes(), dnsfunc=dns)
