@@ -55,6 +55,30 @@ def zone_records(lines: list[str]) -> dict[tuple[str, str], list[str]]:
     return records
 
 
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _UDPServer(socketserver.ThreadingUDPServer):
+    daemon_threads = True
+
+
+def _bind_pair(udp_handler: type, tcp_handler: type,
+               ) -> tuple[socketserver.ThreadingUDPServer, socketserver.ThreadingTCPServer]:
+    """UDP and TCP servers on one free port: the TCP one takes a free port, the UDP one the
+    same number; tried again with another port when that number is taken for UDP."""
+    for _ in range(50):
+        tcp = _TCPServer(("127.0.0.1", 0), tcp_handler)
+        try:
+            udp = _UDPServer(("127.0.0.1", tcp.server_address[1]), udp_handler)
+        except OSError:
+            tcp.server_close()
+            continue
+        return udp, tcp
+    raise OSError("no port free for both UDP and TCP")
+
+
 class FakeDNS:
     def __init__(self, records: Mapping[tuple[str, str], list[str]] | None = None) -> None:
         self.records: dict[tuple[str, str], list[str]] = {}
@@ -79,10 +103,8 @@ class FakeDNS:
                 reply = fake.answer(data)
                 self.request.sendall(len(reply).to_bytes(2, "big") + reply)
 
-        self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), UDPHandler)
+        self.udp, self.tcp = _bind_pair(UDPHandler, TCPHandler)
         self.port = self.udp.server_address[1]
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), TCPHandler)
         self.queries: list[tuple[str, str]] = []
 
     def add(self, name: str, rtype: str, *values: str) -> None:
