@@ -8,6 +8,9 @@ Implementation notes:
   (re-encoded the same way). Every byte outside changed parts stays as it was.
 - Parts in charsets that are not ASCII-compatible (UTF-16/32, ISO-2022-*, UTF-7) are skipped.
 - `X-Trackers-Removed: N (P pixels, L links)` is added when something was removed.
+- The rewriting (and the settings lookup) runs in the thread pool: a newsletter of a few
+  megabytes takes tens of milliseconds to clean, which must not stall the reactor. The cleaned
+  body is put into the shared message back on the reactor thread.
 - An account turns it off with `mfserver filter set USER trackers off`; a message for several
   accounts is cleaned only when every one of them has it on (it is one message).
 """
@@ -46,19 +49,29 @@ class Trackers(Milter):
 
     def eom(self, message: MilterMessage) -> Any:
         accounts = message.account_ids
-        if self.lists is None or not accounts or self.run_blocking is None:
-            return self._clean(message, True)
-        wanted = self.run_blocking(self._wanted, accounts)
-        return wanted.addCallback(lambda on: self._clean(message, on))
+        header, body = message.header_bytes, message.body
+
+        def work() -> tuple[bytes, Tally] | None:
+            """Blocking (settings lookup, HTML rewriting of possibly megabytes): a pool thread."""
+            if self.lists is not None and accounts and not self._wanted(accounts):
+                return None
+            return clean_body(self.cleaner, header, body)
+
+        if self.run_blocking is None:
+            self._apply(message, work())
+            return None
+        return self.run_blocking(work).addCallback(lambda done: self._apply(message, done))
 
     def _wanted(self, accounts: list[int]) -> bool:
         assert self.lists is not None
         return all(self.lists.settings(account)["trackers"] == "on" for account in accounts)
 
-    def _clean(self, message: MilterMessage, on: bool) -> None:
-        if not on:
+    @staticmethod
+    def _apply(message: MilterMessage, done: tuple[bytes, Tally] | None) -> None:
+        """On the reactor thread: the cleaned body and the header saying what went."""
+        if done is None:
             return
-        body, tally = clean_body(self.cleaner, message.header_bytes, message.body)
+        body, tally = done
         if tally.total:
             message.replace_body(body)
             message.delete_header(HEADER)
