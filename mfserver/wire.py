@@ -8,20 +8,29 @@ Implementation notes:
   first: TLS sends its close_notify only once no producer is registered.
 - `close()` lets what was written go out, then aborts after CLOSE_GRACE if the peer does not
   let go.
+- Input: bytes collect in `_buffer`; past `max_buffer` the transport is paused and resumed
+  when the subclass's `_drain()` has framed it down to half. `_dispatch` hands one framed unit
+  to the session and frames nothing more until the session's Deferred fires (one command at a
+  time: pipelined commands wait, and run in order and in the right state); a failure there
+  is logged and answered with the subclass's `internal_error_reply()`, never a traceback.
 - Nagle is off: an answer written after a thread round trip would otherwise wait for the
   client's delayed ACK of the one before (40 ms) when commands are pipelined.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer, interfaces, protocol, reactor
+from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from mfserver.logs import peer
+
+log = Logger()
 
 CLOSE_GRACE = 5.0
 
@@ -31,11 +40,16 @@ class Connection(protocol.Protocol, TimeoutMixin):
     """Base of one client connection; subclasses frame input and own a `session`."""
 
     initial_timeout: float = 10 * 60
+    max_buffer: int = 256 * 1024
 
     def __init__(self, tls_context: Any, *, secure: bool) -> None:
         self.tls_context = tls_context
         self.secure = secure
         self.session: Any = None
+        self._buffer = bytearray()
+        self._discarding = False  # throwing away the rest of an overlong line
+        self._busy = False        # the session works on a command
+        self._paused_input = False
         self._paused_output = False
         self._writable: list[defer.Deferred[None]] = []
         self._producing = False  # registered as the transport's producer
@@ -129,3 +143,71 @@ class Connection(protocol.Protocol, TimeoutMixin):
 
     def stopProducing(self) -> None:
         self.closing = True
+
+    # -- input ------------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self._discarding:  # an endless overlong line is no sign of life
+            self.resetTimeout()
+        self._buffer += data
+        if len(self._buffer) > self.max_buffer and not self._paused_input:
+            self._paused_input = True
+            self.transport.pauseProducing()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Frame what is buffered (the protocol's own), then `_resume_input()`."""
+        raise NotImplementedError
+
+    def _resume_input(self) -> None:
+        if self._paused_input and len(self._buffer) < self.max_buffer // 2 and \
+                not self.closing:
+            self._paused_input = False
+            self.transport.resumeProducing()
+
+    def internal_error_reply(self) -> bytes:
+        """What the client is told when the session fails on a command."""
+        raise NotImplementedError
+
+    def _dispatch(self, handler: Callable[..., Any], *args: Any) -> None:
+        """Give one framed unit to the session; frame nothing more until it is done."""
+        self._busy = True
+        try:
+            result = handler(*args)
+        except Exception:  # noqa: BLE001 - a bug must never reach the wire as a traceback
+            log.failure("{protocol} session failed", protocol=type(self).__name__)
+            result = None
+            if self.session is not None:
+                self.write(self.internal_error_reply())
+        if isinstance(result, defer.Deferred):
+            result.addErrback(self._failed)
+            result.addBoth(self._finished)
+        else:
+            self._finished(None)
+
+    def _failed(self, failure: Failure) -> None:
+        log.failure("{protocol} command failed", failure, protocol=type(self).__name__)
+        if self.session is not None and not self.closing:
+            self.write(self.internal_error_reply())
+
+    def _finished(self, _: object) -> None:
+        self._busy = False
+        if not self.closing:
+            self._drain()
+
+
+class LineFactory(protocol.Factory):
+    """Builds `connection_class(session_factory, tls_context, secure=implicit_tls)`."""
+
+    def __init__(self, connection_class: type[Connection], session_factory: Callable[..., Any],
+                 tls_context: Any, *, implicit_tls: bool) -> None:
+        self._connection_class = connection_class
+        self._session_factory = session_factory
+        self._tls_context = tls_context
+        self._implicit_tls = implicit_tls
+
+    def buildProtocol(self, addr: Any) -> Connection:
+        connection = self._connection_class(self._session_factory, self._tls_context,
+                                            secure=self._implicit_tls)
+        connection.factory = self
+        return connection

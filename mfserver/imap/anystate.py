@@ -130,49 +130,17 @@ def authenticate(session: IMAPSession, cmd: Command) -> Reply | defer.Deferred[R
     if not session.login_allowed():
         return no("Authenticate after STARTTLS", "PRIVACYREQUIRED")
     initial = cmd.args.initial_response
-    exchange = SaslExchange(session, mechanism)
+    exchange = sasl.WireExchange(
+        mechanism, send_prompt=lambda prompt: session.send(b"+ " + prompt + b"\r\n"),
+        read_lines=session.connection.read_lines, authenticate=session.authenticate,
+        refusals=SASL_REFUSALS, too_long=bad("Authentication response too long"))
     return exchange.start(initial)
 
 
-class SaslExchange:
-    """AUTHENTICATE PLAIN or LOGIN on the wire; the exchange itself is auth.sasl's."""
-
-    REFUSALS = {"cancelled": bad("Authentication cancelled"),
-                "base64": bad("Invalid base64 in the response"),
-                "malformed": bad("Malformed credentials"),
-                "authzid": no("Acting as another user is not allowed", "AUTHORIZATIONFAILED")}
-
-    def __init__(self, session: IMAPSession, mechanism: str) -> None:
-        self.session = session
-        self.mechanism = mechanism
-        self.done: defer.Deferred[Reply] = defer.Deferred()
-
-    def start(self, initial: bytes | None) -> defer.Deferred[Reply]:
-        self.exchange = sasl.Exchange(self.mechanism, initial)
-        self._next()
-        return self.done
-
-    def _next(self) -> None:
-        if not self.exchange.complete:
-            self.session.send(b"+ " + self.exchange.prompt() + b"\r\n")
-            self.session.connection.read_lines(self._line)
-            return
-        self.session.connection.read_lines(None)
-        try:
-            login, secret = self.exchange.credentials()
-        except sasl.SaslError as error:
-            self.done.callback(self.REFUSALS[error.reason])
-            return
-        self.session.authenticate(login, secret).chainDeferred(self.done)
-
-    def _line(self, line: bytes) -> None:
-        try:
-            self.exchange.respond(line)
-        except sasl.SaslError as error:
-            self.session.connection.read_lines(None)
-            self.done.callback(self.REFUSALS[error.reason])
-            return
-        self._next()
+SASL_REFUSALS = {"cancelled": bad("Authentication cancelled"),
+                 "base64": bad("Invalid base64 in the response"),
+                 "malformed": bad("Malformed credentials"),
+                 "authzid": no("Acting as another user is not allowed", "AUTHORIZATIONFAILED")}
 
 
 @command("IDLE", frozenset({SELECTED, "authenticated"}))

@@ -101,51 +101,14 @@ def auth(session: POP3Session, cmd: Command) -> Reply | defer.Deferred[Reply]:
         if initial is None:
             return err("Invalid base64 in the initial response")
     session.user = None
-    return SaslExchange(session, mechanism).start(initial)
+    exchange = sasl.WireExchange(
+        mechanism, send_prompt=lambda prompt: session.send(b"+ " + prompt + b"\r\n"),
+        read_lines=session.connection.read_lines, authenticate=session.authenticate,
+        refusals=SASL_REFUSALS, too_long=err("Authentication response too long"))
+    return exchange.start(initial)
 
 
-class SaslExchange:
-    """AUTH PLAIN or LOGIN on the wire (RFC 5034 4); the exchange itself is auth.sasl's."""
-
-    REFUSALS = {"cancelled": err("Authentication cancelled"),
-                "base64": err("Invalid base64 in the response"),
-                "malformed": err("Malformed credentials", AUTH),
-                "authzid": err("Acting as another user is not allowed", AUTH)}
-
-    def __init__(self, session: POP3Session, mechanism: str) -> None:
-        self.session = session
-        self.mechanism = mechanism
-        self.done: defer.Deferred[Reply] = defer.Deferred()
-
-    def start(self, initial: bytes | None) -> defer.Deferred[Reply]:
-        self.exchange = sasl.Exchange(self.mechanism, initial)
-        self._next()
-        return self.done
-
-    def _next(self) -> None:
-        if not self.exchange.complete:
-            self.session.send(b"+ " + self.exchange.prompt() + b"\r\n")
-            self.session.connection.read_lines(self._line)
-            return
-        self.session.connection.read_lines(None)
-        try:
-            login, secret = self.exchange.credentials()
-        except sasl.SaslError as error:
-            self.done.callback(self.REFUSALS[error.reason])
-            return
-        self.session.authenticate(login, secret).chainDeferred(self.done)
-
-    def _end(self, reply: Reply) -> None:
-        self.session.connection.read_lines(None)
-        self.done.callback(reply)
-
-    def _line(self, line: bytes | None) -> None:
-        if line is None:
-            self._end(err("Authentication response too long"))
-            return
-        try:
-            self.exchange.respond(line)
-        except sasl.SaslError as error:
-            self._end(self.REFUSALS[error.reason])
-            return
-        self._next()
+SASL_REFUSALS = {"cancelled": err("Authentication cancelled"),
+                 "base64": err("Invalid base64 in the response"),
+                 "malformed": err("Malformed credentials", AUTH),
+                 "authzid": err("Acting as another user is not allowed", AUTH)}

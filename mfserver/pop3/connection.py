@@ -28,17 +28,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from twisted.internet import defer, protocol
-from twisted.logger import Logger
-from twisted.python.failure import Failure
+from twisted.internet import defer
 
 from mfserver.wire import Connection
 
-log = Logger()
-
 MAX_LINE = 1024
 MAX_SASL_LINE = 16 * 1024
-MAX_BUFFER = 256 * 1024
 MAX_BAD = 10
 PRE_AUTH_TIMEOUT = 10 * 60  # RFC 1939 3: any autologout timer is at least 10 minutes
 AUTH_TIMEOUT = 10 * 60
@@ -65,12 +60,8 @@ class POP3Connection(Connection):
                  tls_context: Any, *, secure: bool) -> None:
         super().__init__(tls_context, secure=secure)
         self._session_factory = session_factory
-        self._buffer = bytearray()
-        self._discarding = False  # throwing away the rest of an overlong line
-        self._busy = False
         self._line_handler: LineHandler | None = None
         self._bad_in_a_row = 0
-        self._paused_input = False
 
     def make_session(self) -> Session:
         return self._session_factory(self)
@@ -101,15 +92,6 @@ class POP3Connection(Connection):
 
     # -- input ------------------------------------------------------------------------------
 
-    def dataReceived(self, data: bytes) -> None:
-        if not self._discarding:  # an endless overlong line is no sign of life
-            self.resetTimeout()
-        self._buffer += data
-        if len(self._buffer) > MAX_BUFFER and not self._paused_input:
-            self._paused_input = True
-            self.transport.pauseProducing()
-        self._drain()
-
     def _limit(self) -> int:
         return MAX_SASL_LINE if self._line_handler is not None else MAX_LINE
 
@@ -138,10 +120,8 @@ class POP3Connection(Connection):
             elif self._line_handler is not None:
                 self._line_handler(line)
             else:
-                self._dispatch(line)
-        if self._paused_input and len(self._buffer) < MAX_BUFFER // 2 and not self.closing:
-            self._paused_input = False
-            self.transport.resumeProducing()
+                self._dispatch(self.session.handle, line)
+        self._resume_input()
 
     def _too_long(self) -> None:
         """Refuse an overlong line; an AUTH exchange is told with None and ends itself."""
@@ -152,30 +132,8 @@ class POP3Connection(Connection):
         self.write(self.session.bad_line("Line too long"))
         self._count_bad()
 
-    def _dispatch(self, line: bytes) -> None:
-        assert self.session is not None
-        self._busy = True
-        try:
-            result = self.session.handle(line)
-        except Exception:  # noqa: BLE001 - a bug must never reach the wire as a traceback
-            log.failure("POP3 session failed on a command")
-            result = None
-            self.write(self.session.bad_line("Internal server error"))
-        if isinstance(result, defer.Deferred):
-            result.addErrback(self._failed)
-            result.addBoth(self._finished)
-        else:
-            self._finished(None)
-
-    def _failed(self, failure: Failure) -> None:
-        log.failure("POP3 command failed", failure)
-        if self.session is not None and not self.closing:
-            self.write(self.session.bad_line("Internal server error"))
-
-    def _finished(self, _: object) -> None:
-        self._busy = False
-        if not self.closing:
-            self._drain()
+    def internal_error_reply(self) -> bytes:
+        return self.session.bad_line("Internal server error")
 
     def command_was_bad(self) -> None:
         """The session refused a command as invalid: count it, close after too many."""
@@ -189,17 +147,3 @@ class POP3Connection(Connection):
         if self._bad_in_a_row >= MAX_BAD and not self.closing:
             self.write(b"-ERR Too many invalid commands; closing\r\n")
             self.close()
-
-
-class POP3Factory(protocol.Factory):
-    def __init__(self, session_factory: Callable[[POP3Connection], Session], tls_context: Any,
-                 *, implicit_tls: bool) -> None:
-        self._session_factory = session_factory
-        self._tls_context = tls_context
-        self._implicit_tls = implicit_tls
-
-    def buildProtocol(self, addr: Any) -> POP3Connection:
-        connection = POP3Connection(self._session_factory, self._tls_context,
-                                    secure=self._implicit_tls)
-        connection.factory = self
-        return connection

@@ -113,55 +113,19 @@ def auth(session: SMTPSession, argument: str) -> Reply | defer.Deferred[Reply]:
         initial = sasl.decode_response(words[1])
         if initial is None:
             return codes.PARAMETER_SYNTAX.with_text("Invalid base64 in the initial response")
-    return SaslExchange(session, mechanism).start(initial)
+    exchange = sasl.WireExchange(
+        mechanism, send_prompt=lambda prompt: session.connection.write(b"334 " + prompt + b"\r\n"),
+        read_lines=session.connection.read_lines,
+        authenticate=lambda login, secret: authenticate(session, login, secret),
+        refusals=SASL_REFUSALS,
+        too_long=codes.LINE_TOO_LONG.with_text("Authentication response too long"))
+    return exchange.start(initial)
 
 
-class SaslExchange:
-    """AUTH PLAIN or LOGIN on the wire (RFC 4954 4); the exchange itself is auth.sasl's."""
-
-    REFUSALS = {"cancelled": Reply(501, "5.0.0", "Authentication cancelled"),
-                "base64": Reply(501, "5.5.2", "Invalid base64 in the response"),
-                "malformed": codes.AUTH_FAILED,
-                "authzid": codes.AUTH_FAILED.with_text("Acting as another user is not allowed")}
-
-    def __init__(self, session: SMTPSession, mechanism: str) -> None:
-        self.session = session
-        self.exchange = sasl.Exchange(mechanism)
-        self.done: defer.Deferred[Reply] = defer.Deferred()
-
-    def start(self, initial: bytes | None) -> defer.Deferred[Reply]:
-        if initial is not None:
-            self.exchange.answers.append(initial)
-        self._next()
-        return self.done
-
-    def _next(self) -> None:
-        if not self.exchange.complete:
-            self.session.connection.write(b"334 " + self.exchange.prompt() + b"\r\n")
-            self.session.connection.read_lines(self._line)
-            return
-        self.session.connection.read_lines(None)
-        try:
-            login, secret = self.exchange.credentials()
-        except sasl.SaslError as error:
-            self.done.callback(self.REFUSALS[error.reason])
-            return
-        authenticate(self.session, login, secret).chainDeferred(self.done)
-
-    def _line(self, line: bytes | None) -> None:
-        if line is None:
-            self._end(codes.LINE_TOO_LONG.with_text("Authentication response too long"))
-            return
-        try:
-            self.exchange.respond(line)
-        except sasl.SaslError as error:
-            self._end(self.REFUSALS[error.reason])
-            return
-        self._next()
-
-    def _end(self, reply: Reply) -> None:
-        self.session.connection.read_lines(None)
-        self.done.callback(reply)
+SASL_REFUSALS = {"cancelled": Reply(501, "5.0.0", "Authentication cancelled"),
+                 "base64": Reply(501, "5.5.2", "Invalid base64 in the response"),
+                 "malformed": codes.AUTH_FAILED,
+                 "authzid": codes.AUTH_FAILED.with_text("Acting as another user is not allowed")}
 
 
 def authenticate(session: SMTPSession, login: str, secret: str) -> defer.Deferred[Reply]:

@@ -24,14 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from twisted.internet import defer, protocol
-from twisted.logger import Logger
-from twisted.python.failure import Failure
+from twisted.internet import defer
 
 from mfserver.smtp.data import DataReader
 from mfserver.wire import Connection
-
-log = Logger()
 
 MAX_LINE = 4096
 MAX_SASL_LINE = 16 * 1024
@@ -59,14 +55,12 @@ class SMTPConnection(Connection):
     """One client connection; `session_factory(connection)` makes its session."""
 
     initial_timeout = TIMEOUT
+    max_buffer = MAX_BUFFER
 
     def __init__(self, session_factory: Callable[[SMTPConnection], Session],
                  tls_context: Any, *, secure: bool) -> None:
         super().__init__(tls_context, secure=secure)
         self._session_factory = session_factory
-        self._buffer = bytearray()
-        self._discarding = False   # throwing away the rest of an overlong line
-        self._busy = False
         self._line_handler: LineHandler | None = None
         self._reader: DataReader | None = None
         self._chunk_left = 0       # octets of a BDAT chunk still to read
@@ -74,7 +68,6 @@ class SMTPConnection(Connection):
         self._chunk_size = 0
         self._in_chunk = False
         self._errors = 0
-        self._paused_input = False
 
     def make_session(self) -> Session:
         return self._session_factory(self)
@@ -116,15 +109,6 @@ class SMTPConnection(Connection):
 
     # -- input ------------------------------------------------------------------------------
 
-    def dataReceived(self, data: bytes) -> None:
-        if not self._discarding:  # an endless overlong line is no sign of life
-            self.resetTimeout()
-        self._buffer += data
-        if len(self._buffer) > MAX_BUFFER and not self._paused_input:
-            self._paused_input = True
-            self.transport.pauseProducing()
-        self._drain()
-
     def _drain(self) -> None:
         while (self._buffer or self._chunk_due()) and not self.closing:
             if self._in_chunk:
@@ -139,9 +123,7 @@ class SMTPConnection(Connection):
                 break
             if not self._read_line():
                 break
-        if self._paused_input and len(self._buffer) < MAX_BUFFER // 2 and not self.closing:
-            self._paused_input = False
-            self.transport.resumeProducing()
+        self._resume_input()
 
     def _read_line(self) -> bool:
         """Frame one line; False when more input is needed."""
@@ -206,41 +188,5 @@ class SMTPConnection(Connection):
         """A chunk of size 0 (`BDAT 0 LAST`) ends without input."""
         return self._in_chunk and self._chunk_left == 0
 
-    def _dispatch(self, handler: Callable[..., Any], *args: Any) -> None:
-        self._busy = True
-        try:
-            result = handler(*args)
-        except Exception:  # noqa: BLE001 - a bug must never reach the wire as a traceback
-            log.failure("SMTP session failed")
-            result = None
-            if self.session is not None:
-                self.write(self.session.internal_error())
-        if isinstance(result, defer.Deferred):
-            result.addErrback(self._failed)
-            result.addBoth(self._finished)
-        else:
-            self._finished(None)
-
-    def _failed(self, failure: Failure) -> None:
-        log.failure("SMTP command failed", failure)
-        if self.session is not None and not self.closing:
-            self.write(self.session.internal_error())
-
-    def _finished(self, _: object) -> None:
-        self._busy = False
-        if not self.closing:
-            self._drain()
-
-
-class SMTPFactory(protocol.Factory):
-    def __init__(self, session_factory: Callable[[SMTPConnection], Session], tls_context: Any,
-                 *, implicit_tls: bool) -> None:
-        self._session_factory = session_factory
-        self._tls_context = tls_context
-        self._implicit_tls = implicit_tls
-
-    def buildProtocol(self, addr: Any) -> SMTPConnection:
-        connection = SMTPConnection(self._session_factory, self._tls_context,
-                                    secure=self._implicit_tls)
-        connection.factory = self
-        return connection
+    def internal_error_reply(self) -> bytes:
+        return self.session.internal_error()

@@ -9,14 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from mfserver.smtp import commands  # noqa: F401 - registers the commands
-from mfserver.smtp.connection import SMTPConnection, SMTPFactory
+from mfserver.smtp.connection import SMTPConnection
 from mfserver.smtp.session import INBOUND, SUBMISSION, SMTPServices, SMTPSession
+from mfserver.wire import LineFactory
 
 
 def smtp_factory(services: SMTPServices, tls_context: Any, *, submission: bool,
-                 implicit_tls: bool = False) -> SMTPFactory:
+                 implicit_tls: bool = False) -> LineFactory:
     role = SUBMISSION if submission else INBOUND
 
     def session(connection: SMTPConnection) -> SMTPSession:
         return SMTPSession(connection, services, role)
-    return SMTPFactory(session, tls_context, implicit_tls=implicit_tls)
+    return LineFactory(SMTPConnection, session, tls_context, implicit_tls=implicit_tls)
