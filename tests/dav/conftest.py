@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
 
+from tests.certs import server_certificate
 from tests.harness import LISTENERS, Server, cli, free_port, write_config
 
 HOST = "mail.example.test"
@@ -78,19 +78,11 @@ class DavServer:
 @pytest.fixture(scope="package")
 def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
     base = tmp_path_factory.mktemp("dav")
-    authority = trustme.CA()
-    leaf = authority.issue_cert(HOST, "127.0.0.1", "localhost")
-    leaf.private_key_pem.write_to_path(str(base / "server.key"))
-    leaf.cert_chain_pems[0].write_to_path(str(base / "cert.pem"))
-    for extra in leaf.cert_chain_pems[1:]:
-        with open(base / "cert.pem", "ab") as handle:
-            handle.write(extra.bytes())
-    authority.cert_pem.write_to_path(str(base / "ca.pem"))
+    authority, tls = server_certificate(base, HOST)
     ports = {name: 0 for name in LISTENERS}  # only the web listeners: fewer ports to collide
     ports.update(https=free_port(), http=free_port())
     config = write_config(base / "data", ports=ports, server={"hostname": HOST},
-                          tls={"certificate": str(base / "cert.pem"),
-                               "private_key": str(base / "server.key")},
+                          tls=tls,
                           dav={"max_upload": MAX_UPLOAD, "login_cache": "60s"},
                           auth={"failures_per_source": 1000, "failures_per_account": 3})
     cli("domain", "add", "example.org", config=config, check=True)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
 
+from tests.certs import server_certificate
 from tests.harness import Server, cli, free_port, write_config
+from tests.lineclient import LineClient
 
 PASSWORD = "imap test password"
 HOST = "mail.example.test"
@@ -49,19 +50,11 @@ def imap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IMAPServer
 
 def serve_imap(base: Path, **sections: dict) -> Iterator[IMAPServer]:
     """The server of `imap_server` in `base`, with configuration `sections` added."""
-    authority = trustme.CA()
-    leaf = authority.issue_cert(HOST, "127.0.0.1", "localhost")  # mbsync checks DNS names
-    leaf.private_key_and_cert_chain_pem.write_to_path(str(base / "server.pem"))
-    leaf.private_key_pem.write_to_path(str(base / "server.key"))
-    leaf.cert_chain_pems[0].write_to_path(str(base / "cert.pem"))
-    for extra in leaf.cert_chain_pems[1:]:
-        with open(base / "cert.pem", "ab") as handle:
-            handle.write(extra.bytes())
+    authority, tls = server_certificate(base, HOST)
     ports = {"imap": free_port(), "imaps": free_port()}
     config = write_config(base / "data", ports=ports,
                           server={"hostname": HOST},
-                          tls={"certificate": str(base / "cert.pem"),
-                               "private_key": str(base / "server.key")}, **sections)
+                          tls=tls, **sections)
     cli("domain", "add", "example.org", config=config, check=True)
     for user in ("alice", "bob"):
         cli("user", "add", f"{user}@example.org", "--password-stdin", config=config,
@@ -76,35 +69,21 @@ def serve_imap(base: Path, **sections: dict) -> Iterator[IMAPServer]:
         server.stop()
 
 
-class RawIMAP:
+class RawIMAP(LineClient):
     """A line-level IMAP client over TLS: send a command, get every line up to its tagged
     reply. Transcript tests read exactly what a client sees."""
 
     def __init__(self, server: IMAPServer, implicit_tls: bool = True) -> None:
-        import socket
-
-        port = server.imaps if implicit_tls else server.imap
-        raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+        super().__init__(server.imaps if implicit_tls else server.imap,
+                         server.context if implicit_tls else None, HOST)
         self.server = server
-        self.sock = server.context.wrap_socket(raw, server_hostname=HOST) if implicit_tls \
-            else raw
-        self.buffer = b""
         self.counter = 0
         self.greeting = self.line()
 
     def starttls(self) -> list[bytes]:
         lines = self.command(b"STARTTLS")
-        self.sock = self.server.context.wrap_socket(self.sock, server_hostname=HOST)
+        self.wrap(self.server.context, HOST)
         return lines
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed; had {self.buffer!r}")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line
 
     def read_literal_aware(self) -> bytes:
         """One response line with any literals it carries, joined as sent."""
@@ -114,17 +93,11 @@ class RawIMAP:
         while (match := re.search(rb"\{(\d+)\}$", line)):
             size = int(match.group(1))
             while len(self.buffer) < size:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError("closed inside a literal")
-                self.buffer += chunk
+                self.receive()
             line += b"\r\n" + self.buffer[:size]
             self.buffer = self.buffer[size:]
             line += self.line()
         return line
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
 
     def command(self, text: bytes, tag: bytes | None = None) -> list[bytes]:
         """Send `tag text` and return the lines up to and including the tagged reply."""
@@ -144,9 +117,6 @@ class RawIMAP:
 
     def login(self, user: str = "alice", password: str = PASSWORD) -> list[bytes]:
         return self.command(f'LOGIN {user} "{password}"'.encode())
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

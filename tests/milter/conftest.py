@@ -6,20 +6,16 @@ from __future__ import annotations
 import base64
 import shutil
 import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
-import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.dnsserver import FakeDNS
-from tests.harness import Server, free_port, write_config
-from tests.smtp.conftest import HOST, OUTSIDE_RECORDS, SMTPServer, add_accounts
-from tests.smtpsink import SMTPSink
+from tests.harness import free_port
+from tests.smtp.conftest import SMTPServer, serve_smtp
 
 OPENDKIM = shutil.which("opendkim") or "/usr/sbin/opendkim"
 
@@ -65,31 +61,8 @@ def opendkim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, by
 @pytest.fixture(scope="package")
 def milter_server(tmp_path_factory: pytest.TempPathFactory,
                   opendkim: tuple[str, bytes]) -> Iterator[SMTPServer]:
-    base = tmp_path_factory.mktemp("milter-server")
-    authority = trustme.CA()
-    leaf = authority.issue_cert(HOST, "127.0.0.1", common_name=HOST)
-    leaf.private_key_and_cert_chain_pem.write_to_path(str(base / "both.pem"))
-    ports = {"smtp": free_port(), "submission": free_port(), "smtps": free_port(),
-             "imaps": free_port()}
-    dns = FakeDNS(OUTSIDE_RECORDS).start()
-    sink = SMTPSink(hostname="mx.remote.test").start()
-    config = write_config(
-        base / "data", ports=ports, server={"hostname": HOST}, dns=dns.config(),
-        outbound={"remote_port": sink.port, "mta_sts": False},
+    yield from serve_smtp(
+        tmp_path_factory.mktemp("milter-server"), 20,
         milter={"inbound": ["trackers", "spam", "malware"],
                 "outbound": ["ipscrub", opendkim[0], "malware"]},
-        spam={"bayes_min_messages": 1, "dnsbl": ["bl.test"]},
-        tls={"certificate": str(base / "both.pem"), "private_key": str(base / "both.pem")})
-    users = [f"user{n}" for n in range(20)]
-    enabled, disabled, app_password = add_accounts(config, users, dns)
-    context = ssl.create_default_context()
-    authority.configure_trust(context)
-    server = Server(config).start(wait_for=ports["smtp"])
-    try:
-        yield SMTPServer(config, ports["smtp"], ports["submission"], ports["smtps"],
-                         ports["imaps"], context, base / "ca.pem", server, iter(users),
-                         enabled, disabled, app_password, dns, sink)
-    finally:
-        server.stop()
-        sink.stop()
-        dns.stop()
+        spam={"bayes_min_messages": 1, "dnsbl": ["bl.test"]})

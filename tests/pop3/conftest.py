@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import imaplib
 import poplib
-import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
 
 from mfserver.config import load_settings
 from mfserver.runtime import open_runtime
+from tests.certs import server_certificate
 from tests.harness import Server, cli, free_port, write_config
+from tests.lineclient import LineClient
 
 PASSWORD = "pop3 test password"
 HOST = "mail.example.test"
@@ -76,19 +76,11 @@ class POP3Server:
 @pytest.fixture(scope="package")
 def pop3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[POP3Server]:
     base = tmp_path_factory.mktemp("pop3")
-    authority = trustme.CA()
-    leaf = authority.issue_cert(HOST, "127.0.0.1", common_name=HOST)  # fetchmail reads the CN
-    leaf.private_key_pem.write_to_path(str(base / "server.key"))
-    leaf.cert_chain_pems[0].write_to_path(str(base / "cert.pem"))
-    for extra in leaf.cert_chain_pems[1:]:
-        with open(base / "cert.pem", "ab") as handle:
-            handle.write(extra.bytes())
-    authority.cert_pem.write_to_path(str(base / "ca.pem"))
+    authority, tls = server_certificate(base, HOST)
     ports = {"pop3": free_port(), "pop3s": free_port(), "imaps": free_port()}
     config = write_config(base / "data", ports=ports,
                           server={"hostname": HOST},
-                          tls={"certificate": str(base / "cert.pem"),
-                               "private_key": str(base / "server.key")})
+                          tls=tls)
     users = ["alice", "bob"] + [f"user{n}" for n in range(ACCOUNTS)]
     add_accounts(config, users)
     context = ssl.create_default_context()
@@ -124,35 +116,20 @@ def message(number: int, body: bytes = b"") -> bytes:
             + (body or b"Body of message %d.\r\n" % number))
 
 
-class RawPOP3:
+class RawPOP3(LineClient):
     """A line-level POP3 client: send a command, read the status line and, for multi-line
     answers, every line up to the ".". Transcript tests read exactly what a client sees."""
 
     def __init__(self, server: POP3Server, implicit_tls: bool = True) -> None:
-        port = server.pop3s if implicit_tls else server.pop3
-        raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+        super().__init__(server.pop3s if implicit_tls else server.pop3,
+                         server.context if implicit_tls else None, HOST)
         self.server = server
-        self.sock = server.context.wrap_socket(raw, server_hostname=HOST) if implicit_tls \
-            else raw
-        self.buffer = b""
         self.greeting = self.line()
 
     def stls(self) -> bytes:
         answer = self.command(b"STLS")
-        self.sock = self.server.context.wrap_socket(self.sock, server_hostname=HOST)
+        self.wrap(self.server.context, HOST)
         return answer
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed; had {self.buffer!r}")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
 
     def command(self, text: bytes) -> bytes:
         """Send one command; its status line."""
@@ -176,22 +153,6 @@ class RawPOP3:
     def login(self, user: str = "alice", password: str = PASSWORD) -> bytes:
         assert self.command(b"USER " + user.encode()) == b"+OK"
         return self.command(b"PASS " + password.encode())
-
-    def closed(self) -> bool:
-        """True when the server has closed the connection (after what it still sends)."""
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buffer += chunk
-        except (ConnectionError, ssl.SSLError):
-            return True
-        except TimeoutError:
-            return False
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import imaplib
 import smtplib
-import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
 
 from mfserver.config import load_settings
 from mfserver.dnsrecords import domain_records
 from mfserver.runtime import open_runtime
+from tests.certs import server_certificate
 from tests.dnsserver import FakeDNS, zone_records
 from tests.harness import Server, cli, free_port, write_config
+from tests.lineclient import LineClient
 from tests.smtpsink import SMTPSink
 
 PASSWORD = "smtp test password"
@@ -117,29 +117,24 @@ class SMTPServer:
 
 @pytest.fixture(scope="package")
 def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMTPServer]:
-    base = tmp_path_factory.mktemp("smtp")
-    authority = trustme.CA()
-    leaf = authority.issue_cert(HOST, "127.0.0.1", common_name=HOST)
-    leaf.private_key_pem.write_to_path(str(base / "server.key"))
-    leaf.cert_chain_pems[0].write_to_path(str(base / "cert.pem"))
-    for extra in leaf.cert_chain_pems[1:]:
-        with open(base / "cert.pem", "ab") as handle:
-            handle.write(extra.bytes())
-    authority.cert_pem.write_to_path(str(base / "ca.pem"))
+    yield from serve_smtp(tmp_path_factory.mktemp("smtp"), ACCOUNTS,
+                          outbound={"retry_base": "2s"},
+                          smtp={"max_message_size": MAX_SIZE, "max_recipients": MAX_RECIPIENTS,
+                                "send_limit_per_hour": 40})
+
+
+def serve_smtp(base: Path, accounts: int, **sections: dict) -> Iterator[SMTPServer]:
+    """The server of `smtp_server` in `base` with `accounts` spare users and configuration
+    `sections` added; the fake DNS and the remote MX (the sink) live as long as it."""
+    authority, tls = server_certificate(base, HOST)
     ports = {"smtp": free_port(), "submission": free_port(), "smtps": free_port(),
              "imaps": free_port()}
     dns = FakeDNS(OUTSIDE_RECORDS).start()
     sink = SMTPSink(hostname="mx.remote.test").start()
-    config = write_config(base / "data", ports=ports,
-                          server={"hostname": HOST}, dns=dns.config(),
-                          outbound={"remote_port": sink.port, "mta_sts": False,
-                                    "retry_base": "2s"},
-                          smtp={"max_message_size": MAX_SIZE,
-                                "max_recipients": MAX_RECIPIENTS,
-                                "send_limit_per_hour": 40},
-                          tls={"certificate": str(base / "cert.pem"),
-                               "private_key": str(base / "server.key")})
-    users = [f"user{n}" for n in range(ACCOUNTS)]
+    outbound = {"remote_port": sink.port, "mta_sts": False, **sections.pop("outbound", {})}
+    config = write_config(base / "data", ports=ports, server={"hostname": HOST},
+                          dns=dns.config(), outbound=outbound, tls=tls, **sections)
+    users = [f"user{n}" for n in range(accounts)]
     enabled, disabled, app_password = add_accounts(config, users, dns)
     context = ssl.create_default_context()
     authority.configure_trust(context)
@@ -187,29 +182,17 @@ def message(subject: str = "hello", sender: str = "someone@example.net",
             f"Message-ID: <{subject.replace(' ', '.')}@example.net>\r\n\r\n").encode() + body
 
 
-class RawSMTP:
+class RawSMTP(LineClient):
     """A line-level SMTP client: transcript tests read exactly what a client sees."""
 
     def __init__(self, port: int, context: ssl.SSLContext | None = None) -> None:
-        raw = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.context = context
-        self.sock = context.wrap_socket(raw, server_hostname=HOST) if context else raw
-        self.buffer = b""
+        super().__init__(port, context, HOST)
         self.greeting = self.reply()
 
     def starttls(self, context: ssl.SSLContext) -> bytes:
         answer = self.command(b"STARTTLS")
-        self.sock = context.wrap_socket(self.sock, server_hostname=HOST)
+        self.wrap(context, HOST)
         return answer
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed; had {self.buffer!r}")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line
 
     def reply(self) -> bytes:
         """One whole reply; multi-line replies joined by newlines."""
@@ -218,27 +201,15 @@ class RawSMTP:
             lines.append(self.line())
         return b"\n".join(lines)
 
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
     def command(self, text: bytes) -> bytes:
         self.send(text + b"\r\n")
         return self.reply()
 
-    def closed(self) -> bool:
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buffer += chunk
-        except (ConnectionError, ssl.SSLError):
-            return True
-        except TimeoutError:
-            return False
-
-    def close(self) -> None:
-        self.sock.close()
+    def envelope(self, sender: str, recipient: str, helo: str = "client.example.net") -> None:
+        """EHLO, MAIL and RCPT, each accepted."""
+        for command in (f"EHLO {helo}", f"MAIL FROM:<{sender}>", f"RCPT TO:<{recipient}>"):
+            reply = self.command(command.encode())
+            assert reply[:1] == b"2", (command, reply)
 
 
 @pytest.fixture

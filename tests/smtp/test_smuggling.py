@@ -25,9 +25,7 @@ SEQUENCES = {
 def test_smuggling_sequences(smtp_server: SMTPServer, name: str) -> None:
     user = smtp_server.account()
     raw = RawSMTP(smtp_server.smtp)
-    raw.command(b"EHLO attacker.example.net")
-    raw.command(b"MAIL FROM:<real@example.net>")
-    raw.command(f"RCPT TO:<{user}@example.org>".encode())
+    raw.envelope("real@example.net", f"{user}@example.org", "attacker.example.net")
     assert raw.command(b"DATA").startswith(b"354")
     forged = (b"MAIL FROM:<ceo@example.org>\r\nRCPT TO:<" + user.encode() +
               b"@example.org>\r\nDATA\r\nFrom: ceo@example.org\r\nSubject: forged\r\n\r\n"
@@ -50,9 +48,7 @@ def test_smuggling_sequences(smtp_server: SMTPServer, name: str) -> None:
 def test_bare_lf_in_the_headers_closes_too(smtp_server: SMTPServer) -> None:
     user = smtp_server.account()
     raw = RawSMTP(smtp_server.smtp)
-    raw.command(b"EHLO client.example.net")
-    raw.command(b"MAIL FROM:<a@example.net>")
-    raw.command(f"RCPT TO:<{user}@example.org>".encode())
+    raw.envelope("a@example.net", f"{user}@example.org")
     raw.command(b"DATA")
     raw.send(b"Subject: unix line ends\nFrom: a@example.net\n\nbody\n.\n")
     assert raw.reply().startswith(b"521 5.5.2")

@@ -150,9 +150,7 @@ def test_overlong_command_line(raw: RawSMTP) -> None:
 
 def test_overlong_header_line_is_refused(smtp_server: SMTPServer, raw: RawSMTP) -> None:
     user = smtp_server.account()
-    raw.command(b"EHLO client.example.net")
-    raw.command(b"MAIL FROM:<a@example.net>")
-    raw.command(f"RCPT TO:<{user}@example.org>".encode())
+    raw.envelope("a@example.net", f"{user}@example.org")
     raw.command(b"DATA")
     raw.send(b"Subject: " + b"s" * 1200 + b"\r\n\r\nbody\r\n.\r\n")
     assert raw.reply().startswith(b"554 5.6.0")
@@ -222,9 +220,7 @@ def test_bdat_zero_last_and_bdat_errors(smtp_server: SMTPServer, raw: RawSMTP) -
 
 def test_bdat_over_the_size_limit(smtp_server: SMTPServer, raw: RawSMTP) -> None:
     user = smtp_server.account()
-    raw.command(b"EHLO client.example.net")
-    raw.command(b"MAIL FROM:<c@example.net>")
-    raw.command(f"RCPT TO:<{user}@example.org>".encode())
+    raw.envelope("c@example.net", f"{user}@example.org")
     chunk = b"y" * (MAX_SIZE // 2 + 10)
     raw.send(b"BDAT %d\r\n" % len(chunk) + chunk)
     assert raw.reply().startswith(b"250")
@@ -238,9 +234,7 @@ def test_bdat_over_the_size_limit(smtp_server: SMTPServer, raw: RawSMTP) -> None
 
 def test_bdat_with_bare_lf_is_refused(smtp_server: SMTPServer, raw: RawSMTP) -> None:
     user = smtp_server.account()
-    raw.command(b"EHLO client.example.net")
-    raw.command(b"MAIL FROM:<c@example.net>")
-    raw.command(f"RCPT TO:<{user}@example.org>".encode())
+    raw.envelope("c@example.net", f"{user}@example.org")
     data = b"Subject: x\n\nbody\n"
     raw.send(b"BDAT %d LAST\r\n" % len(data) + data)
     assert raw.reply().startswith(b"554 5.5.2")
@@ -301,9 +295,7 @@ def test_tls_delivery_is_recorded_as_esmtps(smtp_server: SMTPServer) -> None:
 def test_disconnect_mid_data_delivers_nothing(smtp_server: SMTPServer) -> None:
     user = smtp_server.account()
     raw = RawSMTP(smtp_server.smtp)
-    raw.command(b"EHLO client.example.net")
-    raw.command(b"MAIL FROM:<a@example.net>")
-    raw.command(f"RCPT TO:<{user}@example.org>".encode())
+    raw.envelope("a@example.net", f"{user}@example.org")
     raw.command(b"DATA")
     raw.send(message("cut off") + b"more text\r\n")
     raw.sock.shutdown(socket.SHUT_RDWR)
